@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pair in bwrap:bubblewrap socat:socat rg:ripgrep git:git chromium:chromium; do
+for pair in bwrap:bubblewrap socat:socat rg:ripgrep git:git curl:curl chromium:chromium; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair##*:}")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

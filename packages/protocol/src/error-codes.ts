@@ -61,4 +61,5 @@ export const httpStatus: Record<ErrorCode, number> = {
 const codes = new Set<string>(Object.values(ErrorCode));
 
 /** True when `value` is one of the known error codes. */
-export const isErrorCode = (value: unknown): value is ErrorCode => typeof value === "string" && codes.has(value);
+export const isErrorCode = (value: unknown): value is ErrorCode =>
+  typeof value === "string" && codes.has(value);

@@ -1,5 +1,4 @@
-import { type ErrorCode, isErrorCode } from "./error-codes.ts";
-import { ErrorCode as Codes } from "./error-codes.ts";
+import { ErrorCode as Codes, type ErrorCode, isErrorCode } from "./error-codes.ts";
 import type { Result } from "./result.ts";
 import { describe, FieldError, isPlainObject } from "./validate.ts";
 
@@ -73,7 +72,14 @@ export interface ErrorBody {
 
 export type RunEventBody = StatusBody | LogBody | AgentBody | UsageBody | ResultBody | ErrorBody;
 export type RunEventType = RunEventBody["type"];
-export const RUN_EVENT_TYPES: readonly RunEventType[] = ["status", "log", "agent", "usage", "result", "error"];
+export const RUN_EVENT_TYPES: readonly RunEventType[] = [
+  "status",
+  "log",
+  "agent",
+  "usage",
+  "result",
+  "error",
+];
 
 /** One event of a task's stream: `seq` starts at 1 and grows by one, with no gaps; `result` is last. */
 export type RunEvent = RunEventBody & { seq: number; time: string };
@@ -109,7 +115,8 @@ const optStr = (o: Record<string, unknown>, key: string): string | undefined =>
   o[key] === undefined ? undefined : str(o, key);
 const num = (o: Record<string, unknown>, key: string): number => {
   const v = o[key];
-  if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw bad(key, `${key} must be a non-negative number`);
+  if (typeof v !== "number" || !Number.isFinite(v) || v < 0)
+    throw bad(key, `${key} must be a non-negative number`);
   return v;
 };
 const optNum = (o: Record<string, unknown>, key: string): number | undefined =>
@@ -127,7 +134,8 @@ const definedOnly = <T extends object>(o: T): T =>
 function readRunEvent(input: unknown): RunEvent {
   if (!isPlainObject(input)) throw bad("", `event must be an object, got ${describe(input)}`);
   const seq = input.seq;
-  if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 1) throw bad("seq", "seq must be an integer ≥ 1");
+  if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 1)
+    throw bad("seq", "seq must be an integer ≥ 1");
   const time = str(input, "time");
   if (Number.isNaN(Date.parse(time))) throw bad("time", "time must be an ISO-8601 timestamp");
   return { seq, time, ...readBody(input) };

@@ -58,10 +58,12 @@ const TASK_KEYS = [
 ] as const;
 
 // git check-ref-format rules, plus no leading "-" so a ref can never be read as an option.
-const REF_PATTERN = /^(?!-)(?!.*\.\.)(?!.*@\{)(?!.*\/\/)(?!.*\/$)(?!.*\.lock$)(?!.*\.$)[^\s~^:?*[\\\x00-\x1f\x7f]+$/;
+const REF_PATTERN =
+  /^(?!-)(?!.*\.\.)(?!.*@\{)(?!.*\/\/)(?!.*\/$)(?!.*\.lock$)(?!.*\.$)[^\s~^:?*[\\\x00-\x1f\x7f]+$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // Names the runner sets itself or that would let a task change how its sandbox or agent behaves.
-const RESERVED_ENV = /^(ANTHROPIC_|OPENAI_|CLAUDE_|CODEX_|OPENAGENTS_|LD_|DYLD_)|^(IS_SANDBOX|NODE_OPTIONS|HOME|PATH)$/;
+const RESERVED_ENV =
+  /^(ANTHROPIC_|OPENAI_|CLAUDE_|CODEX_|OPENAGENTS_|LD_|DYLD_)|^(IS_SANDBOX|NODE_OPTIONS|HOME|PATH)$/;
 const DOMAIN = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const MACHINE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const REMOTE_REPO = /^(https?|git|ssh|file):\/\/[^\s]+$|^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$/;
@@ -89,7 +91,8 @@ function readTask(input: unknown): Task {
   const body = expectObject(input, "");
   rejectUnknownKeys(body, TASK_KEYS, "");
   if (body.repo === undefined) throw new FieldError("repo", "repo is required (a git URL or a local path)");
-  if (body.agent === undefined) throw new FieldError("agent", `agent is required (one of ${AGENTS.join(", ")})`);
+  if (body.agent === undefined)
+    throw new FieldError("agent", `agent is required (one of ${AGENTS.join(", ")})`);
   const repo = expectString(body.repo, "repo", {
     max: 2048,
     pattern: /^[^\s\x00-\x1f-][^\x00-\x1f]*$/,
@@ -99,21 +102,29 @@ function readTask(input: unknown): Task {
   const task: Task = { repo, agent };
 
   if (body.ref !== undefined) {
-    task.ref = expectString(body.ref, "ref", { max: 255, pattern: REF_PATTERN, patternHint: "is not a valid git ref" });
+    task.ref = expectString(body.ref, "ref", {
+      max: 255,
+      pattern: REF_PATTERN,
+      patternHint: "is not a valid git ref",
+    });
   }
   if (body.prompt !== undefined) task.prompt = expectString(body.prompt, "prompt", { max: MAX_PROMPT_CHARS });
   if (body.script !== undefined) task.script = expectString(body.script, "script", { max: MAX_SCRIPT_CHARS });
   if (agent === "shell") {
     if (task.script === undefined) throw new FieldError("script", 'script is required when agent is "shell"');
-    if (task.prompt !== undefined) throw new FieldError("prompt", 'prompt is for agents; agent "shell" takes a script');
+    if (task.prompt !== undefined)
+      throw new FieldError("prompt", 'prompt is for agents; agent "shell" takes a script');
   } else {
-    if (task.prompt === undefined) throw new FieldError("prompt", `prompt is required when agent is "${agent}"`);
-    if (task.script !== undefined) throw new FieldError("script", `script is only for agent "shell", not "${agent}"`);
+    if (task.prompt === undefined)
+      throw new FieldError("prompt", `prompt is required when agent is "${agent}"`);
+    if (task.script !== undefined)
+      throw new FieldError("script", `script is only for agent "shell", not "${agent}"`);
   }
   if (body.setup !== undefined) task.setup = expectString(body.setup, "setup", { max: MAX_SCRIPT_CHARS });
   if (body.env !== undefined) task.env = readEnv(body.env);
   if (body.network !== undefined) task.network = readNetwork(body.network);
-  if (body.timeoutSec !== undefined) task.timeoutSec = expectInteger(body.timeoutSec, "timeoutSec", 1, MAX_TIMEOUT_SEC);
+  if (body.timeoutSec !== undefined)
+    task.timeoutSec = expectInteger(body.timeoutSec, "timeoutSec", 1, MAX_TIMEOUT_SEC);
   if (body.compute !== undefined) task.compute = expectEnum(body.compute, "compute", COMPUTE_KINDS);
   if (body.machine !== undefined) {
     task.machine = expectString(body.machine, "machine", {
@@ -146,14 +157,17 @@ function readNetwork(value: unknown): NetworkPolicy {
   rejectUnknownKeys(net, ["mode", "allow"], "network");
   const mode = expectEnum(net.mode, "network.mode", NETWORK_MODES);
   if (net.allow === undefined) {
-    if (mode === "allowlist") throw new FieldError("network.allow", 'network.allow is required when mode is "allowlist"');
+    if (mode === "allowlist")
+      throw new FieldError("network.allow", 'network.allow is required when mode is "allowlist"');
     return { mode };
   }
-  if (mode !== "allowlist") throw new FieldError("network.allow", `network.allow applies only to mode "allowlist"`);
+  if (mode !== "allowlist")
+    throw new FieldError("network.allow", `network.allow applies only to mode "allowlist"`);
   if (!Array.isArray(net.allow) || net.allow.length === 0) {
     throw new FieldError("network.allow", "network.allow must be a non-empty array of domains");
   }
-  if (net.allow.length > 100) throw new FieldError("network.allow", "network.allow may hold at most 100 domains");
+  if (net.allow.length > 100)
+    throw new FieldError("network.allow", "network.allow may hold at most 100 domains");
   const allow = net.allow.map((d, i) =>
     expectString(typeof d === "string" ? d.toLowerCase() : d, `network.allow[${i}]`, {
       max: 253,
@@ -169,4 +183,3 @@ export const timeoutOf = (task: Task): number => task.timeoutSec ?? DEFAULT_TIME
 
 /** The task's effective network policy: none unless asked otherwise. */
 export const networkOf = (task: Task): NetworkPolicy => task.network ?? { mode: "none" };
-

@@ -27,6 +27,11 @@ export class EventLog {
     return this.#events.length;
   }
 
+  /** Opens a closed log again for a follow-up turn: new events continue after the previous `result`. */
+  reopen(): void {
+    this.#closed = false;
+  }
+
   /** Appends an event; returns it with its `seq`, or `undefined` when the log is already closed. */
   append(body: RunEventBody): RunEvent | undefined {
     if (this.#closed) return undefined;

@@ -1,0 +1,2 @@
+export * from "./command.ts";
+export { runCli } from "./main.ts";

@@ -1,0 +1,49 @@
+import type { RunEvent, RunEventBody } from "@openagents/protocol";
+
+/**
+ * A task's RunEvents in its Durable Object's SQLite storage. `seq` is the row's primary key and is
+ * assigned here, one more than the last, inside the caller's synchronous transaction: the log has
+ * no gaps and no duplicates whatever the source of the events.
+ *
+ * @example
+ * const log = new EventLog(ctx.storage.sql);
+ * const event = log.append({ type: "log", stream: "stdout", text: "hi" });
+ * for (const json of log.after(0)) ws.send(json);
+ */
+export class EventLog {
+  readonly #sql: SqlStorage;
+  #last: number;
+
+  constructor(sql: SqlStorage) {
+    this.#sql = sql;
+    sql.exec(
+      "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, json TEXT NOT NULL)",
+    );
+    this.#last = sql.exec<{ last: number }>("SELECT COALESCE(MAX(seq), 0) AS last FROM events").one().last;
+  }
+
+  /** The seq of the newest event (0 when empty). */
+  get lastSeq(): number {
+    return this.#last;
+  }
+
+  /** Appends an event with the next seq; `time` defaults to now. */
+  append(body: RunEventBody, time: string = new Date().toISOString()): { event: RunEvent; json: string } {
+    const seq = this.#last + 1;
+    const event = { seq, time, ...body } as RunEvent;
+    const json = JSON.stringify(event);
+    this.#sql.exec("INSERT INTO events (seq, type, json) VALUES (?, ?, ?)", seq, body.type, json);
+    this.#last = seq;
+    return { event, json };
+  }
+
+  /** The events after `seq`, oldest first, as their JSON text (what watchers are sent). */
+  *after(seq: number, limit = Number.MAX_SAFE_INTEGER): Generator<string> {
+    const rows = this.#sql.exec<{ json: string }>(
+      "SELECT json FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+      seq,
+      limit,
+    );
+    for (const row of rows) yield row.json;
+  }
+}

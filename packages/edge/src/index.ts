@@ -1,0 +1,6 @@
+import { createApp } from "./app.ts";
+
+export { ContainerDO } from "./container-do.ts";
+export { TaskDO } from "./task-do.ts";
+
+export default createApp();

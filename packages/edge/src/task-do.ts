@@ -1,0 +1,428 @@
+import { DurableObject } from "cloudflare:workers";
+import {
+  type AppError,
+  type Diffstat,
+  ErrorCode,
+  emptyDiffstat,
+  err,
+  ok,
+  type Result,
+  type RunEvent,
+  type RunEventBody,
+  type Task,
+} from "@openagents/protocol";
+import { isEnded, setTaskStatus, type TaskStatus } from "./db/tasks.ts";
+import type { Env } from "./env.ts";
+import { EventLog } from "./event-log.ts";
+import { errorResponse } from "./http-error.ts";
+import { RunnerClient } from "./runner-client.ts";
+
+export interface TaskInit {
+  id: string;
+  owner: string;
+  task: Task;
+  created: string;
+}
+
+export interface TaskUsage {
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  /** Seconds the task held its container (all turns). */
+  containerSeconds: number;
+}
+
+export interface TaskResultSummary {
+  ok: boolean;
+  exitCode: number | null;
+  summary: string;
+  diffstat: Diffstat;
+  /** Seq of the `result` event, which carries the patch. */
+  seq: number;
+}
+
+/** What `GET /api/tasks/:id` shows; the task's `env` values are never shown, only their names. */
+export interface TaskInfo {
+  id: string;
+  status: TaskStatus;
+  created: string;
+  task: Omit<Task, "env"> & { envNames?: string[] };
+  lastSeq: number;
+  usage: TaskUsage;
+  result: TaskResultSummary | null;
+}
+
+interface TaskMeta {
+  id: string;
+  owner: string;
+  created: string;
+  task: Task;
+  /** Names of `task.env`, kept after the values are dropped (once the runner has them). */
+  envNames: string[];
+  status: TaskStatus;
+  runnerTaskId: string | null;
+  /** The runner's seq of the last event taken into this log: streams resume after it. */
+  cursor: number;
+  turnStartedAt: number | null;
+  usage: TaskUsage;
+  result: TaskResultSummary | null;
+  cancelRequested: boolean;
+  sawCancelled: boolean;
+}
+
+const WATCHDOG_MS = 30_000;
+const MAX_STREAM_RETRIES = 5;
+const META = "meta";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * One task: its source of truth. Keeps the RunEvent log (gap-free seq) in SQLite, fans events
+ * out to WebSocket watchers (hibernation API: idle watchers cost nothing) with replay from any seq,
+ * and drives the compute: asks the owner's ContainerDO for a runner, posts the task, follows the
+ * runner's SSE stream (resuming after the last event it took), and ends the task with
+ * `error{runner_lost}` + `result{ok:false}` when the runner dies before its result.
+ *
+ * @example
+ * const stub = env.TASK.get(env.TASK.idFromName(id));
+ * await stub.start({ id, owner: user.id, task, created: new Date().toISOString() });
+ */
+export class TaskDO extends DurableObject<Env> {
+  readonly #log: EventLog;
+  #driving = false;
+  #d1: Promise<void> = Promise.resolve();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#log = new EventLog(ctx.storage.sql);
+    // Answered by the runtime without waking the object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+  }
+
+  #meta(): TaskMeta | undefined {
+    return this.ctx.storage.kv.get<TaskMeta>(META);
+  }
+
+  /** Creates the task and starts driving it. Idempotent for the same id. */
+  async start(init: TaskInit): Promise<Result<TaskInfo>> {
+    const existing = this.#meta();
+    if (existing)
+      return existing.id === init.id ? ok(this.#info(existing)) : err(ErrorCode.Conflict, "task exists");
+    const meta: TaskMeta = {
+      ...init,
+      envNames: Object.keys(init.task.env ?? {}),
+      status: "queued",
+      runnerTaskId: null,
+      cursor: 0,
+      turnStartedAt: null,
+      usage: { inputTokens: 0, outputTokens: 0, costUsd: 0, containerSeconds: 0 },
+      result: null,
+      cancelRequested: false,
+      sawCancelled: false,
+    };
+    this.#commit(meta, { type: "status", phase: "queued" });
+    await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_MS);
+    void this.#drive();
+    return ok(this.#info(meta));
+  }
+
+  async info(): Promise<Result<TaskInfo>> {
+    const meta = this.#meta();
+    return meta ? ok(this.#info(meta)) : err(ErrorCode.NotFound, "no such task");
+  }
+
+  /** Events after `after`, oldest first (at most `limit`). */
+  async events(after: number, limit: number): Promise<RunEvent[]> {
+    return [...this.#log.after(after, limit)].map((json) => JSON.parse(json) as RunEvent);
+  }
+
+  #info(meta: TaskMeta): TaskInfo {
+    const { env: _env, ...task } = meta.task;
+    return {
+      id: meta.id,
+      status: meta.status,
+      created: meta.created,
+      task: meta.envNames.length > 0 ? { ...task, envNames: meta.envNames } : task,
+      lastSeq: this.#log.lastSeq,
+      usage: meta.usage,
+      result: meta.result,
+    };
+  }
+
+  /**
+   * Appends one event and the state change it causes in one transaction, sends it to every
+   * watcher, and mirrors a status change into the D1 index (in order, off the hot path).
+   */
+  #commit(meta: TaskMeta, body: RunEventBody, time?: string): RunEvent {
+    const before = this.#meta()?.status;
+    const { event, json } = this.ctx.storage.transactionSync(() => {
+      const appended = this.#log.append(body, time);
+      this.ctx.storage.kv.put(META, meta);
+      return appended;
+    });
+    for (const ws of this.ctx.getWebSockets()) {
+      try {
+        ws.send(json);
+      } catch {
+        // A watcher that went away; its close handler cleans up.
+      }
+    }
+    if (before !== meta.status) {
+      const { id, status } = meta;
+      this.#d1 = this.#d1
+        .then(() => setTaskStatus(this.env.DB, id, status))
+        .catch((e) => console.error(`task ${id}: could not index status ${status}: ${(e as Error).message}`));
+    }
+    return event;
+  }
+
+  #runner(meta: TaskMeta): RunnerClient {
+    return new RunnerClient(this.env.CONTAINER.get(this.env.CONTAINER.idFromName(meta.owner)), meta.owner);
+  }
+
+  /** Runs the task to its result; a second call while one runs is a no-op. */
+  async #drive(): Promise<void> {
+    if (this.#driving) return;
+    this.#driving = true;
+    try {
+      await this.#driveOnce();
+    } catch (e) {
+      const meta = this.#meta();
+      if (meta && !isEnded(meta.status)) {
+        this.#finish(meta, {
+          code: ErrorCode.Internal,
+          message: `the edge failed to drive the task: ${(e as Error).message}`,
+        });
+      }
+    } finally {
+      this.#driving = false;
+    }
+  }
+
+  async #driveOnce(): Promise<void> {
+    let meta = this.#meta();
+    if (!meta || isEnded(meta.status)) return;
+    const runner = this.#runner(meta);
+    if (meta.runnerTaskId === null) {
+      meta.status = "provisioning";
+      meta.turnStartedAt ??= Date.now();
+      this.#commit(meta, { type: "status", phase: "provisioning", message: "starting a container" });
+      const ready = await runner.ensure();
+      meta = this.#meta()!;
+      if (isEnded(meta.status)) return; // Cancelled while the container started.
+      if (!ready.ok) return this.#finish(meta, ready.error);
+      const submitted = await runner.submit(meta.task);
+      meta = this.#meta()!;
+      if (isEnded(meta.status)) {
+        if (submitted.ok) await runner.cancel(submitted.value.id);
+        return;
+      }
+      if (!submitted.ok) return this.#finish(meta, submitted.error);
+      meta.runnerTaskId = submitted.value.id;
+      meta.status = "running";
+      // The runner has the env now; the values need not stay in storage.
+      delete meta.task.env;
+      this.ctx.storage.kv.put(META, meta);
+      await setTaskStatus(this.env.DB, meta.id, "running").catch(() => {});
+      if (meta.cancelRequested) await runner.cancel(meta.runnerTaskId);
+    }
+    await this.#follow(runner);
+  }
+
+  /** Reads the runner's events until a `result`, resuming after drops; a runner that is gone ends the task. */
+  async #follow(runner: RunnerClient): Promise<void> {
+    let failures = 0;
+    let lastError: AppError = {
+      code: ErrorCode.RunnerLost,
+      message: "the runner's event stream ended before the result",
+    };
+    for (;;) {
+      let meta = this.#meta()!;
+      if (isEnded(meta.status) || meta.runnerTaskId === null) return;
+      const stream = await runner.events(meta.runnerTaskId, meta.cursor);
+      if (stream.ok) {
+        try {
+          for await (const event of stream.value) {
+            failures = 0;
+            if (this.#ingest(event)) return;
+          }
+          lastError = {
+            code: ErrorCode.RunnerLost,
+            message: "the runner's event stream ended before the result",
+          };
+        } catch (e) {
+          lastError = {
+            code: ErrorCode.RunnerLost,
+            message: `the runner's event stream broke: ${(e as Error).message}`,
+          };
+        }
+      } else {
+        lastError = stream.error;
+        // The runner does not know the task: it restarted and lost it.
+        if (stream.error.code === ErrorCode.NotFound) {
+          meta = this.#meta()!;
+          return this.#finish(meta, {
+            code: ErrorCode.RunnerLost,
+            message: "the runner no longer knows this task (its container restarted)",
+          });
+        }
+      }
+      failures++;
+      const alive = await runner.alive();
+      meta = this.#meta()!;
+      if (isEnded(meta.status)) return;
+      if (!alive || failures > MAX_STREAM_RETRIES) {
+        return this.#finish(meta, {
+          code: ErrorCode.RunnerLost,
+          message: alive
+            ? `the runner stopped answering: ${lastError.message}`
+            : "the runner stopped before the task finished",
+        });
+      }
+      await sleep(Math.min(200 * 2 ** failures, 5000));
+    }
+  }
+
+  /** Takes one runner event into the log under this task's own seq; true when it was the result. */
+  #ingest(event: RunEvent): boolean {
+    const meta = this.#meta()!;
+    if (event.seq <= meta.cursor) return false; // Already taken before a resume.
+    const { seq: runnerSeq, time, ...body } = event;
+    meta.cursor = runnerSeq;
+    if (body.type === "usage") {
+      meta.usage.inputTokens += body.inputTokens;
+      meta.usage.outputTokens += body.outputTokens;
+      meta.usage.costUsd += body.costUsd ?? 0;
+    } else if (body.type === "error" && body.code === ErrorCode.Cancelled) {
+      meta.sawCancelled = true;
+    } else if (body.type === "status" && meta.status !== "running") {
+      meta.status = "running";
+    }
+    if (body.type !== "result") {
+      this.#commit(meta, body, time);
+      return false;
+    }
+    this.#endTurn(meta, body.ok);
+    const seq = this.#log.lastSeq + 1;
+    meta.result = {
+      ok: body.ok,
+      exitCode: body.exitCode,
+      summary: body.summary,
+      diffstat: body.diffstat,
+      seq,
+    };
+    this.#commit(meta, body, time);
+    return true;
+  }
+
+  #endTurn(meta: TaskMeta, succeeded: boolean): void {
+    if (meta.turnStartedAt !== null) {
+      meta.usage.containerSeconds += Math.round((Date.now() - meta.turnStartedAt) / 1000);
+      meta.turnStartedAt = null;
+    }
+    meta.status = succeeded
+      ? "succeeded"
+      : meta.cancelRequested || meta.sawCancelled
+        ? "cancelled"
+        : "failed";
+  }
+
+  /** Ends the task here (no runner result will come): `error`, then `result{ok:false}`. */
+  #finish(meta: TaskMeta, error: AppError): void {
+    this.#commit(meta, { type: "error", code: error.code, message: error.message });
+    this.#endTurn(meta, false);
+    const summary = error.code === ErrorCode.Cancelled ? "cancelled" : `failed: ${error.message}`;
+    const diffstat = emptyDiffstat();
+    meta.result = { ok: false, exitCode: null, summary, diffstat, seq: this.#log.lastSeq + 1 };
+    this.#commit(meta, { type: "result", ok: false, exitCode: null, summary, diffstat, patch: "" });
+  }
+
+  /** Cancels the task: the runner's cancel, or ends it here if no runner has it yet. */
+  async cancel(): Promise<Result<TaskInfo>> {
+    const meta = this.#meta();
+    if (!meta) return err(ErrorCode.NotFound, "no such task");
+    if (isEnded(meta.status)) return err(ErrorCode.Conflict, `the task already ended (${meta.status})`);
+    meta.cancelRequested = true;
+    this.ctx.storage.kv.put(META, meta);
+    if (meta.runnerTaskId === null) {
+      this.#finish(meta, {
+        code: ErrorCode.Cancelled,
+        message: "cancelled before the task reached a runner",
+      });
+      return ok(this.#info(meta));
+    }
+    const sent = await this.#runner(meta).cancel(meta.runnerTaskId);
+    if (!sent.ok) {
+      const now = this.#meta()!;
+      if (!isEnded(now.status))
+        this.#finish(now, { code: ErrorCode.Cancelled, message: `cancelled (${sent.error.message})` });
+    }
+    return ok(this.#info(this.#meta()!));
+  }
+
+  /** A follow-up turn: the runner continues the same task (same workspace, same log). */
+  async followUp(prompt: string): Promise<Result<TaskInfo>> {
+    const meta = this.#meta();
+    if (!meta) return err(ErrorCode.NotFound, "no such task");
+    if (!isEnded(meta.status))
+      return err(ErrorCode.Conflict, "the task is still running; wait for its result");
+    if (meta.task.agent === "shell")
+      return err(ErrorCode.InvalidRequest, 'agent "shell" takes no follow-up prompts');
+    if (meta.runnerTaskId === null)
+      return err(ErrorCode.Conflict, "the task never reached a runner; start a new task");
+    const sent = await this.#runner(meta).followUp(meta.runnerTaskId, prompt);
+    if (!sent.ok) {
+      const gone = sent.error.code === ErrorCode.RunnerLost || sent.error.code === ErrorCode.NotFound;
+      return gone
+        ? err(ErrorCode.Conflict, "the task's container has stopped since its result; start a new task")
+        : sent;
+    }
+    const now = this.#meta()!;
+    Object.assign(now, {
+      status: "running",
+      result: null,
+      turnStartedAt: Date.now(),
+      cancelRequested: false,
+      sawCancelled: false,
+    });
+    this.ctx.storage.kv.put(META, now);
+    await setTaskStatus(this.env.DB, now.id, "running").catch(() => {});
+    await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_MS);
+    void this.#drive();
+    return ok(this.#info(now));
+  }
+
+  /** Watchdog: picks the task up again after the object was evicted mid-task. */
+  override async alarm(): Promise<void> {
+    const meta = this.#meta();
+    if (!meta || isEnded(meta.status)) return;
+    void this.#drive();
+    await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_MS);
+  }
+
+  /** `GET …?after=N` with `Upgrade: websocket`: replays events after N, then streams new ones. */
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return errorResponse({ code: ErrorCode.InvalidRequest, message: "expected a WebSocket upgrade" });
+    }
+    const after = Number(new URL(request.url).searchParams.get("after") ?? "0");
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    this.ctx.acceptWebSocket(server, ["watcher"]);
+    // Synchronous replay: no event can be appended between the last replayed one and the first live one.
+    for (const json of this.#log.after(Number.isSafeInteger(after) && after > 0 ? after : 0))
+      server.send(json);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(): Promise<void> {
+    // Watchers only listen; "ping" is answered by the auto-response.
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
+    } catch {
+      // Already closed.
+    }
+  }
+}

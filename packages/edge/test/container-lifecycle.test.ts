@@ -1,0 +1,105 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { ContainerDO } from "../src/container-do.ts";
+import { api, expectGapFree, host, newUser, shellTask, startTask, watch } from "./worker-helpers.ts";
+
+const boxOf = (userId: string) => env.CONTAINER.get(env.CONTAINER.idFromName(userId));
+/** Pretends the last activity was long ago, as if `SLEEP_AFTER` had passed. */
+const backdate = (userId: string) =>
+  runInDurableObject(boxOf(userId), (_box: ContainerDO, state) => {
+    state.storage.kv.put("lastActivity", Date.now() - 24 * 3600_000);
+  });
+
+describe("runner lost", () => {
+  it("a runner killed mid-task ends the task with error{runner_lost}, then result.ok=false", async () => {
+    const { user, token } = await newUser();
+    const id = await startTask(token, shellTask("echo started; sleep 30; echo never"));
+    const w = await watch(id, token);
+    await w.until((e) => e.type === "log");
+    const killed = await host(`/containers/u-${user.id}/signal`, { body: { signal: "SIGKILL" } });
+    expect(killed.status).toBe(200);
+    const events = await w.untilResult();
+    expectGapFree(events);
+    expect(events.slice(-2)).toMatchObject([
+      { type: "error", code: "runner_lost" },
+      { type: "result", ok: false, exitCode: null },
+    ]);
+    expect(events.some((e) => e.type === "log" && e.text === "never")).toBe(false);
+    expect(await (await api(`/api/tasks/${id}`, { token })).json()).toMatchObject({ status: "failed" });
+    // The broken stream no longer counts as activity, so the container can go idle.
+    expect(await (await api("/api/container", { token })).json()).toMatchObject({ state: "cold", inflight: 0 });
+  });
+});
+
+describe("ContainerDO lifecycle against the local container host", () => {
+  it("starts on demand, sleeps when idle (really stopped), and resumes on the next task", async () => {
+    const { user, token } = await newUser();
+    expect(await (await api("/api/container", { token })).json()).toMatchObject({ state: "cold", backend: "local" });
+
+    await (await watch(await startTask(token, shellTask("echo hi")), token)).untilResult();
+    expect(await (await api("/api/container", { token })).json()).toMatchObject({ state: "running" });
+    expect((await host(`/containers/u-${user.id}`)).body).toMatchObject({ running: true, starts: 1 });
+
+    // Not yet idle: the alarm leaves it running.
+    expect(await runDurableObjectAlarm(boxOf(user.id))).toBe(true);
+    expect((await host(`/containers/u-${user.id}`)).body).toMatchObject({ running: true });
+
+    await backdate(user.id);
+    expect(await runDurableObjectAlarm(boxOf(user.id))).toBe(true);
+    const status = (await (await api("/api/container", { token })).json()) as Record<string, unknown>;
+    expect(status).toMatchObject({ state: "sleeping", lastStop: "idle", inflight: 0 });
+    // SIGTERM was enough: the runner exited by itself, no SIGKILL needed.
+    expect((await host(`/containers/u-${user.id}`)).body).toMatchObject({
+      running: false,
+      signals: ["SIGTERM"],
+      exit: { code: 0 },
+    });
+
+    const events = await (await watch(await startTask(token, shellTask("echo back")), token)).untilResult();
+    expect(events.at(-1)).toMatchObject({ type: "result", ok: true });
+    expect((await host(`/containers/u-${user.id}`)).body).toMatchObject({ running: true, starts: 2 });
+    expect(await (await api("/api/container", { token })).json()).toMatchObject({ state: "running" });
+  });
+
+  it("never sleeps while a task streams, however old its last activity", async () => {
+    const { user, token } = await newUser();
+    const id = await startTask(token, shellTask("echo go; sleep 30"));
+    const w = await watch(id, token);
+    await w.until((e) => e.type === "log");
+    await backdate(user.id);
+    await runDurableObjectAlarm(boxOf(user.id));
+    const status = (await (await api("/api/container", { token })).json()) as { state: string; inflight: number };
+    expect(status.state).toBe("running");
+    expect(status.inflight).toBeGreaterThan(0);
+    expect((await host(`/containers/u-${user.id}`)).body).toMatchObject({ running: true, signals: [] });
+    await api(`/api/tasks/${id}/cancel`, { token, method: "POST" });
+    await w.untilResult();
+  });
+
+  it("a stop escalates to SIGKILL when the runner ignores SIGTERM, and the task is lost", async () => {
+    const { user, token } = await newUser();
+    const id = await startTask(token, shellTask("trap '' TERM; echo stubborn; while :; do sleep 0.1; done"));
+    const w = await watch(id, token);
+    await w.until((e) => e.type === "log");
+    const stopped = (await (await api("/api/container/stop", { token, method: "POST" })).json()) as Record<string, unknown>;
+    expect(stopped).toMatchObject({ state: "cold", lastStop: "stopped" });
+    expect((await host(`/containers/u-${user.id}`)).body).toMatchObject({
+      running: false,
+      signals: ["SIGTERM", "SIGKILL"],
+      exit: { signal: "SIGKILL" },
+    });
+    const events = await w.untilResult();
+    expect(events.slice(-2)).toMatchObject([{ type: "error", code: "runner_lost" }, { type: "result", ok: false }]);
+    expect(await (await api("/api/container", { token })).json()).toMatchObject({ inflight: 0 });
+  });
+
+  it("destroy removes the container; usage seconds are recorded", async () => {
+    const { user, token } = await newUser();
+    await (await watch(await startTask(token, shellTask("sleep 1.2")), token)).untilResult();
+    const destroyed = (await (await api("/api/container", { token, method: "DELETE" })).json()) as Record<string, unknown>;
+    expect(destroyed).toMatchObject({ state: "cold", lastStop: "destroyed" });
+    expect(destroyed.usageSeconds).toBeGreaterThanOrEqual(1);
+    expect((await host(`/containers/u-${user.id}`)).status).toBe(404);
+  });
+});
