@@ -20,4 +20,6 @@ if (major < 22 || (major === 22 && minor < 18)) {
   process.exit(r.status ?? 1);
 }
 const { runCli } = await import("../src/main.ts");
-process.exitCode = await runCli(process.argv.slice(2));
+// Exit explicitly: the sandbox runtime keeps process-wide proxies alive after the last task, and a
+// finished command must not linger. stdout/stderr writes are synchronous on Linux pipes and TTYs.
+process.exit(await runCli(process.argv.slice(2)));

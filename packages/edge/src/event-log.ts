@@ -2,8 +2,8 @@ import type { RunEvent, RunEventBody } from "@openagents/protocol";
 
 /**
  * A task's RunEvents in its Durable Object's SQLite storage. `seq` is the row's primary key and is
- * assigned here, one more than the last, inside the caller's synchronous transaction: the log has
- * no gaps and no duplicates whatever the source of the events.
+ * assigned here, one more than the last row (read from storage each time, so a rolled-back
+ * transaction cannot leave a gap): the log has no gaps and no duplicates whatever the source of the events.
  *
  * @example
  * const log = new EventLog(ctx.storage.sql);
@@ -12,28 +12,26 @@ import type { RunEvent, RunEventBody } from "@openagents/protocol";
  */
 export class EventLog {
   readonly #sql: SqlStorage;
-  #last: number;
 
   constructor(sql: SqlStorage) {
     this.#sql = sql;
     sql.exec(
       "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, json TEXT NOT NULL)",
     );
-    this.#last = sql.exec<{ last: number }>("SELECT COALESCE(MAX(seq), 0) AS last FROM events").one().last;
   }
 
   /** The seq of the newest event (0 when empty). */
   get lastSeq(): number {
-    return this.#last;
+    // MAX of an INTEGER PRIMARY KEY is a single b-tree lookup.
+    return this.#sql.exec<{ last: number }>("SELECT COALESCE(MAX(seq), 0) AS last FROM events").one().last;
   }
 
   /** Appends an event with the next seq; `time` defaults to now. */
   append(body: RunEventBody, time: string = new Date().toISOString()): { event: RunEvent; json: string } {
-    const seq = this.#last + 1;
+    const seq = this.lastSeq + 1;
     const event = { seq, time, ...body } as RunEvent;
     const json = JSON.stringify(event);
     this.#sql.exec("INSERT INTO events (seq, type, json) VALUES (?, ?, ?)", seq, body.type, json);
-    this.#last = seq;
     return { event, json };
   }
 

@@ -7,7 +7,7 @@ import type { ContainerBackend, StartOptions, StopSignal } from "./container-bac
  * - `POST /containers/:name/start {env, enableInternet}` → `{port, status}`
  * - `GET /containers/:name` → `{running, port}` (404: never started)
  * - `POST /containers/:name/signal {signal: "SIGTERM"|"SIGKILL"}`
- * - `DELETE /containers/:name`
+ * - `DELETE /containers/:name[?purge=1]` (purge also removes its workspace directory)
  * - any method on `/containers/:name/fetch/<path>` is proxied to that container's runner (HTTP,
  *   SSE and WebSocket upgrades).
  * Every call carries `Authorization: Bearer <LOCAL_CONTAINER_HOST_TOKEN>`; on `/fetch/` the host
@@ -70,7 +70,8 @@ export class LocalContainerHostBackend implements ContainerBackend {
   }
 
   async destroy(): Promise<void> {
-    const res = await this.#call("DELETE", "");
+    // purge=1: also remove the container's directory (workspaces), which a plain DELETE keeps.
+    const res = await this.#call("DELETE", "?purge=1");
     await res.body?.cancel();
   }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import migration from "../migrations/0001_init.sql?raw";
 import { createApp } from "../src/app.ts";
 import { SCHEMA } from "../src/db/schema.ts";
-import { api, newUser } from "./worker-helpers.ts";
+import { api, newUser, watch } from "./worker-helpers.ts";
 
 const expectError = async (res: Response, status: number, code: string) => {
   expect(res.status).toBe(status);
@@ -23,9 +23,24 @@ describe("bad input is a 4xx JSON error, never a 500", () => {
     ["wrong type of repo", { repo: 42, agent: "shell", script: "true" }, 400, "invalid_task"],
     ["unknown agent", { repo: "https://x/y.git", agent: "gpt", prompt: "hi" }, 400, "invalid_task"],
     ["shell without script", { repo: "https://x/y.git", agent: "shell" }, 400, "invalid_task"],
-    ["unknown field", { repo: "https://x/y.git", agent: "shell", script: "true", cpu: 9 }, 400, "invalid_task"],
-    ["wrong type of timeoutSec", { repo: "https://x/y.git", agent: "shell", script: "true", timeoutSec: "1" }, 400, "invalid_task"],
-    ["compute not served here", { repo: "https://x/y.git", agent: "shell", script: "true", compute: "market" }, 400, "invalid_task"],
+    [
+      "unknown field",
+      { repo: "https://x/y.git", agent: "shell", script: "true", cpu: 9 },
+      400,
+      "invalid_task",
+    ],
+    [
+      "wrong type of timeoutSec",
+      { repo: "https://x/y.git", agent: "shell", script: "true", timeoutSec: "1" },
+      400,
+      "invalid_task",
+    ],
+    [
+      "compute not served here",
+      { repo: "https://x/y.git", agent: "shell", script: "true", compute: "market" },
+      400,
+      "invalid_task",
+    ],
   ])("POST /api/task/start with %s", async (_name, body, status, code) => {
     const { token } = await newUser();
     await expectError(await api("/api/task/start", { token, method: "POST", body }), status, code);
@@ -33,7 +48,10 @@ describe("bad input is a 4xx JSON error, never a 500", () => {
 
   it("names the offending field", async () => {
     const { token } = await newUser();
-    const res = await api("/api/task/start", { token, body: { repo: "https://x/y.git", agent: "shell", script: 5 } });
+    const res = await api("/api/task/start", {
+      token,
+      body: { repo: "https://x/y.git", agent: "shell", script: 5 },
+    });
     expect(await expectError(res, 400, "invalid_task")).toMatchObject({ path: "script" });
   });
 
@@ -47,11 +65,13 @@ describe("bad input is a 4xx JSON error, never a 500", () => {
         controller.close();
       },
     });
-    const res = await api("/api/task/messages", { token });
-    await res.body?.cancel();
     const streamed = await createApp().request(
       "/api/task/start",
-      { method: "POST", body: chunks, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" } },
+      {
+        method: "POST",
+        body: chunks,
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      },
       (await import("cloudflare:workers")).env,
     );
     await expectError(streamed, 413, "payload_too_large");
@@ -59,7 +79,11 @@ describe("bad input is a 4xx JSON error, never a 500", () => {
 
   it("a non-JSON content type is 415", async () => {
     const { token } = await newUser();
-    const res = await api("/api/task/start", { token, body: "repo=x", headers: { "content-type": "text/plain" } });
+    const res = await api("/api/task/start", {
+      token,
+      body: "repo=x",
+      headers: { "content-type": "text/plain" },
+    });
     await expectError(res, 415, "unsupported_media_type");
   });
 
@@ -70,15 +94,23 @@ describe("bad input is a 4xx JSON error, never a 500", () => {
     await expectError(await api("/api/tasks?limit=abc", { token }), 400, "invalid_request");
     await expectError(await api("/api/tasks?before=yesterday", { token }), 400, "invalid_request");
     // A task that does not exist is a 404 before the body is even read.
-    await expectError(await api(`/api/tasks/${id}/messages`, { token, body: { prompt: 1 } }), 404, "not_found");
+    await expectError(
+      await api(`/api/tasks/${id}/messages`, { token, body: { prompt: 1 } }),
+      404,
+      "not_found",
+    );
     await expectError(await api("/api/tasks/not-an-id", { token }), 404, "not_found");
     await expectError(await api("/api/nothing-here", { token }), 404, "not_found");
   });
 
   it("a follow-up body must be {prompt: non-empty string}", async () => {
     const { token } = await newUser();
-    const res = await api("/api/task/start", { token, body: { repo: "https://x/y.git", agent: "codex", prompt: "hi" } });
+    const res = await api("/api/task/start", {
+      token,
+      body: { repo: "https://x/y.git", agent: "codex", prompt: "hi" },
+    });
     const { id } = (await res.json()) as { id: string };
+    await (await watch(id, token)).untilResult();
     for (const body of [{}, { prompt: 3 }, { prompt: "" }, { prompt: "x", extra: 1 }, "[]"]) {
       await expectError(await api(`/api/tasks/${id}/messages`, { token, body }), 400, "invalid_request");
     }
@@ -129,7 +161,11 @@ describe("authentication", () => {
     expect(await me.json()).toMatchObject({ id: user.id, via: "session" });
     const sameOrigin = await api("/api/me", { headers: { cookie: pair, origin: "http://edge.test" } });
     expect(sameOrigin.status).toBe(200);
-    await expectError(await api("/api/me", { headers: { cookie: pair, origin: "https://evil.example" } }), 403, "forbidden");
+    await expectError(
+      await api("/api/me", { headers: { cookie: pair, origin: "https://evil.example" } }),
+      403,
+      "forbidden",
+    );
     expect((await api("/api/session", { method: "DELETE", headers: { cookie: pair } })).status).toBe(204);
     await expectError(await api("/api/me", { headers: { cookie: pair } }), 401, "unauthorized");
   });
@@ -139,7 +175,10 @@ describe("openapi.json and the schema", () => {
   it("is valid JSON listing every /api route of the app", async () => {
     const res = await api("/api/openapi.json");
     expect(res.status).toBe(200);
-    const doc = JSON.parse(await res.text()) as { openapi: string; paths: Record<string, Record<string, unknown>> };
+    const doc = JSON.parse(await res.text()) as {
+      openapi: string;
+      paths: Record<string, Record<string, unknown>>;
+    };
     expect(doc.openapi).toBe("3.1.0");
     const routes = createApp()
       .routes.filter((r) => r.path.startsWith("/api/") && r.method !== "ALL")

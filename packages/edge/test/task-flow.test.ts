@@ -13,14 +13,23 @@ describe("a cloud task, end to end through the ContainerDO and a runner", () => 
     expect(b.events).toEqual(events);
     expect(events[0]).toMatchObject({ type: "status", phase: "queued" });
     expect(events[1]).toMatchObject({ type: "status", phase: "provisioning" });
-    const logs = events.filter((e) => e.type === "log").map((e) => (e.type === "log" ? `${e.stream}:${e.text}` : ""));
+    const logs = events
+      .filter((e) => e.type === "log")
+      .map((e) => (e.type === "log" ? `${e.stream}:${e.text}` : ""));
     // stdout and stderr are separate pipes: their relative order is not defined.
     expect(logs.sort()).toEqual(["stderr:two", "stdout:one", "stdout:three"]);
     expect(events.at(-1)).toMatchObject({ type: "result", ok: true, exitCode: 0 });
 
     const info = (await (await api(`/api/tasks/${id}`, { token })).json()) as Record<string, unknown>;
-    expect(info).toMatchObject({ id, status: "succeeded", lastSeq: events.length, result: { ok: true, seq: events.length } });
-    const list = (await (await api("/api/tasks", { token })).json()) as { tasks: Array<{ id: string; status: string }> };
+    expect(info).toMatchObject({
+      id,
+      status: "succeeded",
+      lastSeq: events.length,
+      result: { ok: true, seq: events.length },
+    });
+    const list = (await (await api("/api/tasks", { token })).json()) as {
+      tasks: Array<{ id: string; status: string }>;
+    };
     expect(list.tasks).toEqual([expect.objectContaining({ id, status: "succeeded", agent: "shell" })]);
     a.close();
     b.close();
@@ -72,7 +81,11 @@ describe("a cloud task, end to end through the ContainerDO and a runner", () => 
 
   it("a follow-up turn continues the same log and adds up usage; one sent while running is 409", async () => {
     const { token } = await newUser();
-    const id = await startTask(token, { repo: "https://example.com/r.git", agent: "claude-code", prompt: "hello" });
+    const id = await startTask(token, {
+      repo: "https://example.com/r.git",
+      agent: "claude-code",
+      prompt: "hello",
+    });
     const w = await watch(id, token);
     await w.untilResult(1);
     const res = await api(`/api/tasks/${id}/messages`, { token, body: { prompt: "again" } });
@@ -83,7 +96,9 @@ describe("a cloud task, end to end through the ContainerDO and a runner", () => 
     expectGapFree(events);
     const texts = events.flatMap((e) => (e.type === "agent" ? [e.text] : []));
     expect(texts.slice(0, 2)).toEqual(["echo: hello", "echo: again"]);
-    const info = (await (await api(`/api/tasks/${id}`, { token })).json()) as { usage: Record<string, number> };
+    const info = (await (await api(`/api/tasks/${id}`, { token })).json()) as {
+      usage: Record<string, number>;
+    };
     expect(info.usage.inputTokens).toBeGreaterThanOrEqual(20);
     expect(info.usage.outputTokens).toBeGreaterThanOrEqual(10);
   });

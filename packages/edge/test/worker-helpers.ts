@@ -1,6 +1,6 @@
-import type { RunEvent, Task } from "@openagents/protocol";
 import { SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import type { RunEvent, Task } from "@openagents/protocol";
 import { expect } from "vitest";
 import { ensureSchema } from "../src/db/schema.ts";
 import { createUser, issueToken } from "../src/db/users.ts";
@@ -24,10 +24,18 @@ export function api(
     body = typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body);
     headers["content-type"] ??= "application/json";
   }
-  return SELF.fetch(`http://edge.test${path}`, { method: opts.method ?? (body ? "POST" : "GET"), headers, body });
+  return SELF.fetch(`http://edge.test${path}`, {
+    method: opts.method ?? (body ? "POST" : "GET"),
+    headers,
+    body,
+  });
 }
 
-export const shellTask = (script: string): Task => ({ repo: "https://example.com/repo.git", agent: "shell", script });
+export const shellTask = (script: string): Task => ({
+  repo: "https://example.com/repo.git",
+  agent: "shell",
+  script,
+});
 
 export async function startTask(token: string, task: Task): Promise<string> {
   const res = await api("/api/task/start", { token, body: task });
@@ -53,7 +61,8 @@ export async function watch(id: string, token: string, after = 0) {
   const until = async (match: (e: RunEvent) => boolean, timeoutMs = 20_000): Promise<RunEvent[]> => {
     const deadline = Date.now() + timeoutMs;
     while (!events.some(match)) {
-      if (Date.now() > deadline) throw new Error(`timed out; got ${JSON.stringify(events.map((e) => e.type))}`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out; got ${JSON.stringify(events.map((e) => e.type))}`);
       await new Promise<void>((resolve) => {
         waiters.push(resolve);
         setTimeout(resolve, 200);
@@ -75,7 +84,10 @@ export async function watch(id: string, token: string, after = 0) {
 export async function host(path: string, init: { method?: string; body?: unknown } = {}) {
   const res = await fetch(`${env.LOCAL_CONTAINER_HOST}${path}`, {
     method: init.method ?? (init.body ? "POST" : "GET"),
-    headers: { authorization: `Bearer ${env.LOCAL_CONTAINER_HOST_TOKEN}`, "content-type": "application/json" },
+    headers: {
+      authorization: `Bearer ${env.LOCAL_CONTAINER_HOST_TOKEN}`,
+      "content-type": "application/json",
+    },
     body: init.body === undefined ? null : JSON.stringify(init.body),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };

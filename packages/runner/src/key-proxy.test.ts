@@ -217,6 +217,18 @@ describe("key proxy", () => {
     expect(text).not.toContain(REAL_KEY);
   });
 
+  it("answers 502, not a crash, when the configured key cannot be sent in a header", async () => {
+    const badKey = "sk-bad\nkey-with-newline";
+    const proxy = await start({ style: "anthropic", apiKey: badKey, upstream: upstream.url });
+    const res = await post(`${proxy.url}/v1/messages`, { "x-api-key": proxy.token });
+    expect(res.status).toBe(502);
+    const text = await res.text();
+    expect(text).toContain("could not forward");
+    expect(text).not.toContain("sk-bad");
+    // Still serving.
+    expect((await post(`${proxy.url}/v1/messages`, {})).status).toBe(401);
+  });
+
   it("gives every proxy its own random token", async () => {
     const a = await start({ style: "anthropic", apiKey: REAL_KEY, upstream: upstream.url });
     const b = await start({ style: "anthropic", apiKey: REAL_KEY, upstream: upstream.url });

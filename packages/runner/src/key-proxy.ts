@@ -98,7 +98,15 @@ export async function startKeyProxy(options: KeyProxyOptions): Promise<KeyProxy>
       const name = options.style === "anthropic" ? "ANTHROPIC_API_KEY" : "OPENAI_API_KEY";
       return refuse(res, options.style, 401, `no API key is configured for this runner (set ${name})`);
     }
-    forward(req, res);
+    try {
+      forward(req, res);
+    } catch (e) {
+      // e.g. a key with characters no header may carry: say so, without the key, and keep serving.
+      const message = e instanceof Error ? redact(e.message) : "unknown error";
+      if (!res.headersSent)
+        refuse(res, options.style, 502, `key proxy could not forward the request: ${message}`);
+      else res.destroy();
+    }
   });
   server.on("connection", (socket) => {
     sockets.add(socket);

@@ -37,6 +37,8 @@ export interface TaskManagerOptions {
   cwd?: string;
   /** Whether a local-path repo may be used; a runner exposed to others can refuse them. */
   allowLocalRepo?: (absolutePath: string) => boolean;
+  /** False in a container started without internet: a task may then only use network "none". */
+  allowNetwork?: boolean;
   /** Adapter lookup; tests may add agents. */
   adapters?: (agent: Task["agent"]) => AgentAdapter;
 }
@@ -239,6 +241,15 @@ class ManagedTask implements TaskHandle {
 
   async #prepare(signal: AbortSignal): Promise<Result<true>> {
     this.#emit({ type: "status", phase: "provisioning" });
+    if (this.#opts.allowNetwork === false && networkOf(this.task).mode !== "none") {
+      return {
+        ok: false,
+        error: {
+          code: ErrorCode.Forbidden,
+          message: 'this runner has no internet access: only network "none" is allowed',
+        },
+      };
+    }
     await createTaskDirs(this.#dirs);
     try {
       this.#sandbox = await createSandbox({
@@ -305,7 +316,6 @@ class ManagedTask implements TaskHandle {
       diffstat: emptyDiffstat(),
       patch: "",
     };
-    if (error) this.#emit({ type: "error", code: error.code, message: error.message });
     if (this.#sandbox && this.#base) {
       // The patch is computed even after a failure or timeout, so partial work is never lost; it gets
       // its own short deadline because the task's own signal may already have fired.
@@ -321,10 +331,12 @@ class ManagedTask implements TaskHandle {
         body.diffstat = changes.value.diffstat;
         if (changes.value.truncated) body.summary += " (patch too large to return; see the workspace)";
       } else if (body.ok) {
-        this.#emit({ type: "error", code: changes.error.code, message: changes.error.message });
+        error = changes.error;
         body.ok = false;
       }
     }
+    // The contract: the last events are `error` (when the task failed) and then `result`.
+    if (error) this.#emit({ type: "error", code: error.code, message: error.message });
     this.#state = body.ok
       ? "succeeded"
       : this.#stopReason?.code === ErrorCode.Cancelled

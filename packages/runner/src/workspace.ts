@@ -82,6 +82,7 @@ export async function cloneRepo(
 ): Promise<Result<string>> {
   const env = gitEnv(dirs.home);
   const stderr: string[] = [];
+  const progress = progressFilter(onLine);
   const git = async (args: string[], quiet = false) => {
     const exit = await runProcess(["git", ...SAFE_GIT, ...args], {
       cwd: dirs.work,
@@ -89,7 +90,7 @@ export async function cloneRepo(
       signal,
       onStderrLine: (line) => {
         stderr.push(line);
-        if (!quiet && line.trim()) onLine(line);
+        if (!quiet) progress(line);
       },
     });
     return exit.exitCode === 0;
@@ -117,6 +118,28 @@ export async function cloneRepo(
     return fail(ErrorCode.CloneFailed, `could not check out ${want}: ${lastLines(stderr)}`);
   }
   return revParse(dirs, signal);
+}
+
+/**
+ * git's progress output redraws one line with `\r`; keep the last state of each line, and at most one
+ * percentage update per second so a large clone shows progress without flooding the event log.
+ */
+function progressFilter(onLine: (line: string) => void): (raw: string) => void {
+  let lastPercentAt = 0;
+  return (raw) => {
+    const text = raw
+      .split("\r")
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .at(-1);
+    if (!text) return;
+    const isPercent = /\d+% \(\d+\/\d+\)/.test(text) && !/done\.?$/.test(text);
+    if (isPercent) {
+      if (Date.now() - lastPercentAt < 1000) return;
+      lastPercentAt = Date.now();
+    }
+    onLine(text);
+  };
 }
 
 async function revParse(dirs: TaskDirs, signal: AbortSignal): Promise<Result<string>> {

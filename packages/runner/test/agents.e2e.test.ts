@@ -174,7 +174,14 @@ describe("claude-code adapter (real CLI, scripted API)", () => {
     const api = await startScriptedAnthropic(
       [
         {
-          content: [{ type: "tool_use", name: "Bash", input: { command: "sleep 60", description: "Wait" } }],
+          content: [
+            {
+              type: "tool_use",
+              name: "Bash",
+              // Claude Code refuses a bare `sleep 60`; a blocking tail is as long and allowed.
+              input: { command: "touch started; tail -f /dev/null; touch finished", description: "Wait" },
+            },
+          ],
         },
         { content: [{ type: "text", text: "never" }] },
       ],

@@ -10,6 +10,12 @@ describe("LogBuffer", () => {
     expect(b.toText()).toBe("a\nb\n");
   });
 
+  it("keeps the last state of a line redrawn with carriage returns", () => {
+    const b = new LogBuffer();
+    b.append(1, "system", "Counting:  33% (1/3)   \rCounting: 100% (3/3), done.");
+    expect(b.at(0)?.text).toBe("Counting: 100% (3/3), done.");
+  });
+
   it("drops the oldest lines past its capacity and counts them", () => {
     const b = new LogBuffer(100);
     for (let i = 0; i < 1000; i++) b.append(i + 1, "stdout", String(i));

@@ -43,11 +43,14 @@ export class LogBuffer {
     return this.#lines[i];
   }
 
-  /** Appends one event's text; a text with newlines becomes several lines (a trailing newline adds none). */
+  /**
+   * Appends one event's text; a text with newlines becomes several lines (a trailing newline adds
+   * none), and a line redrawn with carriage returns (a progress counter) keeps its last state.
+   */
   append(seq: number, stream: LogStream, text: string): void {
     const parts = text.split("\n");
     if (parts.length > 1 && parts[parts.length - 1] === "") parts.pop();
-    for (const part of parts) this.#lines.push({ seq, stream, text: part.replace(/\r$/, "") });
+    for (const part of parts) this.#lines.push({ seq, stream, text: lastSegment(part) });
     if (this.#lines.length > this.capacity) {
       // Drop a tenth more than needed so the next appends do not each pay for a splice.
       const excess = this.#lines.length - this.capacity + Math.floor(this.capacity / 10);
@@ -61,4 +64,11 @@ export class LogBuffer {
   toText(): string {
     return this.#lines.map((l) => l.text).join("\n");
   }
+}
+
+/** What a terminal would show for a line redrawn with `\r`: the last non-empty segment. */
+function lastSegment(line: string): string {
+  if (!line.includes("\r")) return line;
+  const segments = line.split("\r").filter((s) => s !== "");
+  return segments[segments.length - 1] ?? "";
 }

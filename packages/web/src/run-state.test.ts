@@ -43,7 +43,12 @@ describe("RunState", () => {
     expect(run.ended).toBe(true);
     expect(run.logs.length).toBe(3);
     expect(run.logs.at(1)).toEqual({ seq: 8, stream: "stdout", text: "1 passed" });
-    expect(run.usage).toMatchObject({ inputTokens: 100, outputTokens: 20, costUsd: 0.01, models: ["claude-x"] });
+    expect(run.usage).toMatchObject({
+      inputTokens: 100,
+      outputTokens: 20,
+      costUsd: 0.01,
+      models: ["claude-x"],
+    });
     expect(run.result?.patch).toBe("diff --git a/x b/x\n");
     expect(run.timeline.map((i) => i.kind)).toEqual([
       "status",
@@ -61,14 +66,21 @@ describe("RunState", () => {
     const run = new RunState();
     for (const e of sampleRun()) run.accept(e);
     const tool = run.timeline.find((i) => i.kind === "tool") as ToolItem;
-    expect(tool).toMatchObject({ tool: "Bash", input: { command: "npm test" }, output: "2 passed", done: true });
+    expect(tool).toMatchObject({
+      tool: "Bash",
+      input: { command: "npm test" },
+      output: "2 passed",
+      done: true,
+    });
     expect(tool.isError).toBe(false);
   });
 
   it("shows a result without its call on its own, and closes calls left open when the turn ends", () => {
     const run = new RunState();
     run.accept(at(1, { type: "agent", kind: "tool_call", tool: "Read", toolUseId: "a", input: {} }));
-    run.accept(at(2, { type: "agent", kind: "tool_result", toolUseId: "zzz", text: "orphan", isError: true }));
+    run.accept(
+      at(2, { type: "agent", kind: "tool_result", toolUseId: "zzz", text: "orphan", isError: true }),
+    );
     const [open, orphan] = run.timeline as ToolItem[];
     expect(open?.done).toBe(false);
     expect(orphan).toMatchObject({ output: "orphan", isError: true, done: true });
@@ -127,7 +139,7 @@ describe("RunState", () => {
     expect(run.ended).toBe(false);
     expect(run.outcome).toBeUndefined();
     expect(run.phasesSeen).toEqual(["queued"]);
-    next.slice(1).forEach((b, i) => run.accept(at(14 + i, b)));
+    for (const [i, b] of next.slice(1).entries()) run.accept(at(14 + i, b));
     expect(run.outcome).toBe("failed");
     expect(run.turns).toBe(2);
     expect(run.usage.inputTokens).toBe(150);

@@ -31,7 +31,13 @@ export type TimelineItem =
   | (ItemBase & { kind: "message" | "thinking"; text: string })
   | ToolItem
   | (ItemBase & { kind: "error"; code: ErrorCode; message: string })
-  | (ItemBase & { kind: "result"; ok: boolean; exitCode: number | null; summary: string; diffstat: Diffstat });
+  | (ItemBase & {
+      kind: "result";
+      ok: boolean;
+      exitCode: number | null;
+      summary: string;
+      diffstat: Diffstat;
+    });
 
 export interface UsageTotals {
   inputTokens: number;
@@ -126,9 +132,11 @@ export class RunState {
         this.logs.append(e.seq, e.stream, e.text);
         return;
       case "agent":
-        return this.#applyAgent(e, base);
+        this.#applyAgent(e, base);
+        return;
       case "usage":
-        return addUsage(this.usage, e);
+        addUsage(this.usage, e);
+        return;
       case "error":
         this.errors.push({ code: e.code, message: e.message });
         this.timeline.push({ ...base, kind: "error", code: e.code, message: e.message });

@@ -7,7 +7,12 @@ const form = (over: Partial<TaskFormValues>): TaskFormValues => ({ ...emptyForm(
 describe("validateForm", () => {
   it("builds the Task the server accepts, leaving empty optional fields out", () => {
     const r = validateForm(
-      form({ repo: " https://github.com/a/b.git ", ref: "main", instructions: "Fix the bug", timeoutSec: "600" }),
+      form({
+        repo: " https://github.com/a/b.git ",
+        ref: "main",
+        instructions: "Fix the bug",
+        timeoutSec: "600",
+      }),
     );
     expect(r.errors).toEqual({});
     expect(r.task).toEqual({
@@ -40,7 +45,14 @@ describe("validateForm", () => {
 
   it("shows every field's error at once, keyed by the server's field path", () => {
     const r = validateForm(
-      form({ repo: "", ref: "bad..ref", instructions: "", networkMode: "allowlist", allow: "", timeoutSec: "0" }),
+      form({
+        repo: "",
+        ref: "bad..ref",
+        instructions: "",
+        networkMode: "allowlist",
+        allow: "",
+        timeoutSec: "0",
+      }),
     );
     expect(Object.keys(r.errors).sort()).toEqual(["network.allow", "prompt", "ref", "repo", "timeoutSec"]);
     expect(r.errors.repo).toBe("repo must not be empty");

@@ -110,7 +110,11 @@ export function validateForm(v: TaskFormValues): { task?: Task; errors: FieldErr
     errors[field] ??= message;
   };
   const instr = instructionsPath(v.agent);
-  const valid: Record<string, unknown> = { repo: "https://example.com/repo.git", agent: v.agent, [instr]: "x" };
+  const valid: Record<string, unknown> = {
+    repo: "https://example.com/repo.git",
+    agent: v.agent,
+    [instr]: "x",
+  };
   // Against an otherwise valid task, any error is about the one field added.
   for (const [key, value] of Object.entries(whole)) {
     const r = parseTask({ ...valid, [key]: value });

@@ -90,9 +90,14 @@ export async function startTestEdge(opts: {
       }
       const secret = randomBytes(24).toString("hex");
       sessions.add(secret);
-      return send(res, 200, { user: { id: "local" } }, {
-        "set-cookie": `${COOKIE}=${secret}; HttpOnly; SameSite=Strict; Path=/`,
-      });
+      return send(
+        res,
+        200,
+        { user: { id: "local" } },
+        {
+          "set-cookie": `${COOKIE}=${secret}; HttpOnly; SameSite=Strict; Path=/`,
+        },
+      );
     }
     if (!authed(req)) return fail(res, { code: ErrorCode.Unauthorized, message: "log in first" });
     if (p === "/api/me") return send(res, 200, { id: "local" });
@@ -133,7 +138,13 @@ export async function startTestEdge(opts: {
   async function asset(res: ServerResponse, pathname: string): Promise<void> {
     const rel = path.normalize(decodeURIComponent(pathname)).replace(/^([/\\])+/, "");
     let file = path.join(distDir, rel);
-    if (!file.startsWith(distDir) || !(await stat(file).then((s) => s.isFile(), () => false))) {
+    if (
+      !file.startsWith(distDir) ||
+      !(await stat(file).then(
+        (s) => s.isFile(),
+        () => false,
+      ))
+    ) {
       file = path.join(distDir, "index.html");
     }
     res.writeHead(200, { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream" });

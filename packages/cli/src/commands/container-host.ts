@@ -21,6 +21,8 @@ export interface StartContainerHostOptions {
   graceMs?: number;
   /** Source of PATH/HOME/locale for containers (nothing else of it is passed on); default `process.env`. */
   env?: NodeJS.ProcessEnv;
+  /** Variables every container gets (the model egress point: key proxy URL and capability token). */
+  egressEnv?: Record<string, string>;
 }
 
 export interface StartedContainerHost {
@@ -51,6 +53,7 @@ export async function startContainerHost(
     entrypoint: [process.execPath, BIN],
     graceMs: opts.graceMs,
     hostEnv: env,
+    egressEnv: opts.egressEnv,
   });
   return { url: running.url, token, close: () => running.close() };
 }

@@ -51,6 +51,8 @@ export const runnerServeCommand: Command = {
       credentials: credentialsFromEnv(io.env),
       maxConcurrent: intOption(o, "max-tasks", 1, 256) ?? 4,
       cwd: io.cwd,
+      // Set by the container host for a container started with enableInternet: false.
+      allowNetwork: io.env.OPENAGENTS_CONTAINER_INTERNET !== "0",
     });
     const server = createRunnerServer({ manager, token });
     await new Promise<void>((resolve, reject) => {

@@ -6,6 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type CliIo, type Command, intOption, str, UserError } from "../command.ts";
 import { configDir, stateDir } from "../paths.ts";
+import { startContainerHost } from "./container-host.ts";
 
 const packageDir = (name: string) => path.dirname(fileURLToPath(import.meta.resolve(`${name}/package.json`)));
 
@@ -15,7 +16,12 @@ export const upCommand: Command = {
   summary: "Start the local stack: web app and API on http://localhost:8787, containers on this machine",
   options: [
     { name: "port", type: "string", value: "N", description: "Port of the web app and API (default 8787)" },
-    { name: "token", type: "string", value: "T", description: "The local user's API token (default: generated once, kept)" },
+    {
+      name: "token",
+      type: "string",
+      value: "T",
+      description: "The local user's API token (default: generated once, kept)",
+    },
   ],
   details: `Runs the edge Worker in workerd (wrangler dev) with local Durable Object and D1 storage in
 $XDG_STATE_HOME/openagents/edge, and the local container host that runs each user's "container" as a
@@ -29,11 +35,18 @@ runner process. Ctrl-C stops all of it. State survives restarts.`,
     const edgeDir = packageDir("@openagents/edge");
 
     await buildWebIfStale(io);
-    const { startContainerHost } = await import("@openagents/runner");
-    const hostToken = randomBytes(24).toString("base64url");
-    const host = await startContainerHost({ port: 0, token: hostToken, root: path.join(state, "containers") });
-    const stops: Array<() => Promise<void>> = [() => host.close()];
+    const stops: Array<() => Promise<void>> = [];
     try {
+      const egress = await startEgress(io.env, stops);
+      const hostToken = randomBytes(24).toString("base64url");
+      const host = await startContainerHost({
+        port: 0,
+        token: hostToken,
+        root: path.join(state, "containers"),
+        env: io.env,
+        egressEnv: egress,
+      });
+      stops.unshift(() => host.close());
       const envFile = path.join(state, "edge.env");
       await writeFile(
         envFile,
@@ -44,26 +57,53 @@ runner process. Ctrl-C stops all of it. State survives restarts.`,
       const persist = path.join(state, "edge");
       const wrangler = path.join(packageDir("wrangler"), "bin", "wrangler.js");
       const common = ["--config", path.join(edgeDir, "wrangler.jsonc"), "--persist-to", persist];
-      await runToEnd(io, [process.execPath, wrangler, "d1", "migrations", "apply", "DB", "--local", ...common]);
+      await runToEnd(io, [
+        process.execPath,
+        wrangler,
+        "d1",
+        "migrations",
+        "apply",
+        "DB",
+        "--local",
+        ...common,
+      ]);
       const dev = spawn(
         process.execPath,
-        [wrangler, "dev", ...common, "--ip", "127.0.0.1", "--port", String(port), "--env-file", envFile,
-          "--show-interactive-dev-session=false", "--log-level", "warn"],
+        [
+          wrangler,
+          "dev",
+          ...common,
+          "--ip",
+          "127.0.0.1",
+          "--port",
+          String(port),
+          "--env-file",
+          envFile,
+          "--show-interactive-dev-session=false",
+          "--log-level",
+          "warn",
+        ],
         { cwd: edgeDir, env: cleanEnv(io.env), detached: true, stdio: ["ignore", "pipe", "pipe"] },
       );
       stops.unshift(() => stopGroup(dev.pid));
       dev.stdout.on("data", (d: Buffer) => io.stderr.write(d));
       dev.stderr.on("data", (d: Buffer) => io.stderr.write(d));
       const exited = new Promise<number>((resolve) => dev.on("exit", (code) => resolve(code ?? 1)));
-      const ready = await Promise.race([waitForHttp(`http://127.0.0.1:${port}/api/openapi.json`, io.signal), exited]);
-      if (ready !== true) throw new UserError(`the edge Worker did not start (wrangler exited with ${ready})`);
+      const ready = await Promise.race([
+        waitForHttp(`http://127.0.0.1:${port}/api/openapi.json`, io.signal),
+        exited,
+      ]);
+      if (ready !== true)
+        throw new UserError(`the edge Worker did not start (wrangler exited with ${ready})`);
       io.stdout.write(
         `OpenAgents is up: http://localhost:${port}/#token=${token}\n` +
           `API token: ${token}\n(Ctrl-C stops everything; state is kept in ${state})\n`,
       );
       const code = await Promise.race([
         exited,
-        new Promise<number>((resolve) => io.signal.addEventListener("abort", () => resolve(0), { once: true })),
+        new Promise<number>((resolve) =>
+          io.signal.addEventListener("abort", () => resolve(0), { once: true }),
+        ),
       ]);
       return code;
     } finally {
@@ -71,6 +111,41 @@ runner process. Ctrl-C stops all of it. State survives restarts.`,
     }
   },
 };
+
+/**
+ * The egress point of the local stack: one loopback key proxy per vendor whose key is in this
+ * environment. Containers get only its URL and a capability token, never the key (as on Cloudflare,
+ * where outbound interception adds it). The proxies close when `up` stops.
+ */
+async function startEgress(
+  env: NodeJS.ProcessEnv,
+  stops: Array<() => Promise<void>>,
+): Promise<Record<string, string>> {
+  const { credentialsFromEnv, startKeyProxy } = await import("@openagents/runner");
+  const creds = credentialsFromEnv(env);
+  const out: Record<string, string> = {};
+  if (creds.anthropicApiKey) {
+    const proxy = await startKeyProxy({
+      style: "anthropic",
+      apiKey: creds.anthropicApiKey,
+      upstream: creds.anthropicBaseUrl,
+    });
+    stops.push(() => proxy.close());
+    out.ANTHROPIC_BASE_URL = proxy.url;
+    out.ANTHROPIC_API_KEY = proxy.token;
+  }
+  if (creds.openaiApiKey) {
+    const proxy = await startKeyProxy({
+      style: "openai",
+      apiKey: creds.openaiApiKey,
+      upstream: creds.openaiBaseUrl,
+    });
+    stops.push(() => proxy.close());
+    out.OPENAI_BASE_URL = proxy.url;
+    out.OPENAI_API_KEY = proxy.token;
+  }
+  return out;
+}
 
 /** The generated local token, created once with mode 0600 so restarts keep the same login. */
 async function localToken(io: CliIo): Promise<string> {
@@ -102,7 +177,10 @@ const cleanEnv = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv =>
 
 function runToEnd(io: CliIo, argv: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { env: cleanEnv(io.env), stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(argv[0]!, argv.slice(1), {
+      env: cleanEnv(io.env),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let output = "";
     child.stdout.on("data", (d: Buffer) => {
       output += d;
@@ -120,7 +198,10 @@ function runToEnd(io: CliIo, argv: string[]): Promise<void> {
 async function waitForHttp(url: string, signal: AbortSignal): Promise<true> {
   for (;;) {
     if (signal.aborted) throw new UserError("interrupted while starting");
-    const ok = await fetch(url).then((r) => r.ok, () => false);
+    const ok = await fetch(url).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return true;
     await new Promise((r) => setTimeout(r, 200));
   }

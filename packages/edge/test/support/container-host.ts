@@ -3,12 +3,13 @@
  * (see src/local-container-host.ts): each "container" is a runner process in its own process
  * group, started with the env the edge gives it; signals go to the whole group; `/fetch/<path>` is
  * proxied to the runner with the host's bearer token swapped for the runner's own (HTTP, SSE and
- * WebSocket upgrades). It also reports the signals each container got and how it exited, so
- * tests can check that a stop really stopped it.
+ * WebSocket upgrades). Its status answers have the real host's shape (`pid` while running,
+ * `exitCode` after), which is what the lifecycle tests check.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer, type IncomingMessage, request as httpRequest, type ServerResponse } from "node:http";
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
 import { connect, type Socket } from "node:net";
+import { constants } from "node:os";
 
 export interface ContainerHostOptions {
   token: string;
@@ -21,9 +22,8 @@ interface Box {
   port: number;
   runnerToken: string;
   running: boolean;
-  signals: string[];
-  exit: { code: number | null; signal: string | null } | null;
-  starts: number;
+  /** Like the real host: the exit code, or 128 + the signal number when a signal killed it. */
+  exitCode: number | null;
 }
 
 export interface ContainerHost {
@@ -33,7 +33,6 @@ export interface ContainerHost {
 
 export async function startContainerHost(opts: ContainerHostOptions): Promise<ContainerHost> {
   const boxes = new Map<string, Box>();
-  const starts = new Map<string, number>();
 
   const send = (res: ServerResponse, status: number, body: unknown) =>
     res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
@@ -50,7 +49,9 @@ export async function startContainerHost(opts: ContainerHostOptions): Promise<Co
     const [cmd, ...args] = opts.runnerCommand;
     const child = spawn(cmd!, args, {
       env: { ...process.env, ...env, PORT: "0" },
-      stdio: ["ignore", "pipe", "inherit"],
+      // The runner's stdin is a pipe from this process: it exits when the pipe closes, so no runner
+      // outlives a test run even if the host dies without cleaning up.
+      stdio: ["pipe", "pipe", "inherit"],
       detached: true,
     });
     const port = await new Promise<number>((resolve, reject) => {
@@ -63,19 +64,16 @@ export async function startContainerHost(opts: ContainerHostOptions): Promise<Co
       });
       child.once("exit", (code) => reject(new Error(`runner exited with ${code} before listening`)));
     });
-    const count = (starts.get(name) ?? 0) + 1;
-    starts.set(name, count);
-    const box: Box = { child, port, runnerToken: env.RUNNER_TOKEN ?? "", running: true, signals: [], exit: null, starts: count };
+    const box: Box = { child, port, runnerToken: env.RUNNER_TOKEN ?? "", running: true, exitCode: null };
     child.once("exit", (code, signal) => {
       box.running = false;
-      box.exit = { code, signal };
+      box.exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
     });
     boxes.set(name, box);
     return box;
   }
 
   function signal(box: Box, sig: "SIGTERM" | "SIGKILL"): void {
-    box.signals.push(sig);
     if (!box.running) return;
     try {
       process.kill(-box.child.pid!, sig);
@@ -85,15 +83,22 @@ export async function startContainerHost(opts: ContainerHostOptions): Promise<Co
   }
 
   function proxy(req: IncomingMessage, res: ServerResponse, box: Box, path: string): void {
-    const headers = { ...req.headers, host: `127.0.0.1:${box.port}`, authorization: `Bearer ${box.runnerToken}` };
-    const upstream = httpRequest({ host: "127.0.0.1", port: box.port, method: req.method, path, headers }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      res.flushHeaders();
-      up.pipe(res);
-      // A runner that dies mid-stream must break the stream, not end it cleanly.
-      up.on("error", () => res.destroy());
-      up.on("aborted", () => res.destroy());
-    });
+    const headers = {
+      ...req.headers,
+      host: `127.0.0.1:${box.port}`,
+      authorization: `Bearer ${box.runnerToken}`,
+    };
+    const upstream = httpRequest(
+      { host: "127.0.0.1", port: box.port, method: req.method, path, headers },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        res.flushHeaders();
+        up.pipe(res);
+        // A runner that dies mid-stream must break the stream, not end it cleanly.
+        up.on("error", () => res.destroy());
+        up.on("aborted", () => res.destroy());
+      },
+    );
     upstream.on("error", (e) => {
       if (!res.headersSent) send(res, 502, { error: { code: "runner_lost", message: e.message } });
       else res.destroy();
@@ -102,10 +107,12 @@ export async function startContainerHost(opts: ContainerHostOptions): Promise<Co
   }
 
   const authorized = (req: IncomingMessage) => req.headers.authorization === `Bearer ${opts.token}`;
-  const route = (url: string) => /^\/containers\/([\w.-]+)(\/start|\/signal|\/fetch(\/.*)?)?$/.exec(url.split("?")[0]!);
+  const route = (url: string) =>
+    /^\/containers\/([\w.-]+)(\/start|\/signal|\/fetch(\/.*)?)?$/.exec(url.split("?")[0]!);
 
   const server = createServer(async (req, res) => {
-    if (!authorized(req)) return send(res, 401, { error: { code: "unauthorized", message: "bad host token" } });
+    if (!authorized(req))
+      return send(res, 401, { error: { code: "unauthorized", message: "bad host token" } });
     const m = route(req.url ?? "");
     if (!m) return send(res, 404, { error: { code: "not_found", message: "no route" } });
     const [, name, verb] = m;
@@ -118,8 +125,8 @@ export async function startContainerHost(opts: ContainerHostOptions): Promise<Co
       }
       if (verb === undefined && req.method === "GET") {
         if (!box) return send(res, 404, { error: { code: "not_found", message: `no container ${name}` } });
-        const { running, port, signals, exit } = box;
-        return send(res, 200, { running, port, signals, exit, starts: box.starts });
+        const { running, port, exitCode } = box;
+        return send(res, 200, running ? { running, port, pid: box.child.pid } : { running, exitCode });
       }
       if (verb === undefined && req.method === "DELETE") {
         if (box) signal(box, "SIGKILL");
@@ -129,13 +136,17 @@ export async function startContainerHost(opts: ContainerHostOptions): Promise<Co
       if (verb === "/signal" && req.method === "POST") {
         if (!box) return send(res, 404, { error: { code: "not_found", message: `no container ${name}` } });
         const sig = (await readJson(req)).signal;
-        if (sig !== "SIGTERM" && sig !== "SIGKILL") return send(res, 400, { error: { code: "invalid_request", message: "signal" } });
+        if (sig !== "SIGTERM" && sig !== "SIGKILL")
+          return send(res, 400, { error: { code: "invalid_request", message: "signal" } });
         signal(box, sig);
         return send(res, 200, { running: box.running });
       }
       if (verb?.startsWith("/fetch")) {
-        if (!box?.running) return send(res, 502, { error: { code: "runner_lost", message: `${name} is not running` } });
-        const query = (req.url ?? "").includes("?") ? (req.url ?? "").slice((req.url ?? "").indexOf("?")) : "";
+        if (!box?.running)
+          return send(res, 502, { error: { code: "runner_lost", message: `${name} is not running` } });
+        const query = (req.url ?? "").includes("?")
+          ? (req.url ?? "").slice((req.url ?? "").indexOf("?"))
+          : "";
         return proxy(req, res, box, (m[3] ?? "/") + query);
       }
       send(res, 404, { error: { code: "not_found", message: "no route" } });
@@ -151,7 +162,11 @@ export async function startContainerHost(opts: ContainerHostOptions): Promise<Co
     if (!authorized(req) || !m?.[2]?.startsWith("/fetch") || !box?.running) return socket.destroy();
     const query = (req.url ?? "").includes("?") ? (req.url ?? "").slice((req.url ?? "").indexOf("?")) : "";
     const upstream = connect(box.port, "127.0.0.1", () => {
-      const headers = { ...req.headers, host: `127.0.0.1:${box.port}`, authorization: `Bearer ${box.runnerToken}` };
+      const headers = {
+        ...req.headers,
+        host: `127.0.0.1:${box.port}`,
+        authorization: `Bearer ${box.runnerToken}`,
+      };
       const lines = Object.entries(headers).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(", ") : v}`);
       upstream.write(`${req.method} ${(m[3] ?? "/") + query} HTTP/1.1\r\n${lines.join("\r\n")}\r\n\r\n`);
       upstream.write(head);

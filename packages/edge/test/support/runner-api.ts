@@ -6,6 +6,7 @@
  * `RUNNER_TOKEN` and `PORT` in its environment; prints `listening on http://127.0.0.1:PORT`.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { fstatSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { emptyDiffstat, parseTask, type RunEvent, type RunEventBody, type Task } from "@openagents/protocol";
 
@@ -88,7 +89,10 @@ function streamEvents(req: IncomingMessage, res: ServerResponse, t: RunnerTask, 
   const backlog = t.events.filter((e) => e.seq > after);
   for (const event of backlog) write(event);
   if (res.writableEnded) return;
-  if (!t.running) return end();
+  if (!t.running) {
+    end();
+    return;
+  }
   t.watchers.add(write);
   req.on("close", () => t.watchers.delete(write));
 }
@@ -102,7 +106,14 @@ const server = createServer(async (req, res) => {
   if (url.pathname === "/tasks" && req.method === "POST") {
     const parsed = parseTask(await readBody(req));
     if (!parsed.ok) return send(res, 400, { error: parsed.error });
-    const t: RunnerTask = { id: `r${nextId++}`, task: parsed.value, events: [], running: true, child: null, watchers: new Set() };
+    const t: RunnerTask = {
+      id: `r${nextId++}`,
+      task: parsed.value,
+      events: [],
+      running: true,
+      child: null,
+      watchers: new Set(),
+    };
     tasks.set(t.id, t);
     runTurn(t, parsed.value.prompt);
     return send(res, 201, { id: t.id });
@@ -114,7 +125,12 @@ const server = createServer(async (req, res) => {
     case undefined:
       return send(res, 200, { id: t.id, state: t.running ? "running" : "done", lastSeq: t.events.length });
     case "events":
-      return streamEvents(req, res, t, Number(req.headers["last-event-id"] ?? url.searchParams.get("after") ?? 0));
+      return streamEvents(
+        req,
+        res,
+        t,
+        Number(req.headers["last-event-id"] ?? url.searchParams.get("after") ?? 0),
+      );
     case "cancel":
       if (t.running) {
         t.running = false;
@@ -133,11 +149,23 @@ const server = createServer(async (req, res) => {
   }
 });
 
-server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
+// `--port N` (what the real container host passes, like `runner serve`) wins over $PORT.
+const portArg = process.argv.indexOf("--port");
+const port = portArg > 0 ? Number(process.argv[portArg + 1]) : Number(process.env.PORT ?? 0);
+server.listen(port, "127.0.0.1", () => {
   const address = server.address();
-  const port = typeof address === "object" && address ? address.port : 0;
-  process.stdout.write(`listening on http://127.0.0.1:${port}\n`);
+  const bound = typeof address === "object" && address ? address.port : 0;
+  process.stdout.write(`listening on http://127.0.0.1:${bound}\n`);
 });
+
+// When the test host holds our stdin as a pipe: when it goes away, so do we (and our scripts).
+if (fstatSync(0).isFIFO() || fstatSync(0).isSocket()) {
+  process.stdin.on("end", () => {
+    for (const t of tasks.values()) t.child?.kill("SIGKILL");
+    process.exit(1);
+  });
+  process.stdin.resume();
+}
 
 // Like `runner serve`: SIGTERM asks running scripts to stop and exits once they have. A script that
 // ignores SIGTERM keeps the process alive, which is what the SIGKILL escalation test needs.

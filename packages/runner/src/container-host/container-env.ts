@@ -82,6 +82,11 @@ export interface ContainerEnvInput {
   stateDir: string;
   runnerToken: string;
   enableInternet: boolean;
+  /**
+   * Set by the host for every container, after what the client asked: the egress point for model
+   * traffic (a loopback key proxy's base URL and capability token), so no real key enters a container.
+   */
+  egress?: Record<string, string>;
 }
 
 /**
@@ -100,6 +105,7 @@ export function containerEnv(input: ContainerEnvInput): Record<string, string> {
   env.PATH ??= "/usr/local/bin:/usr/bin:/bin";
   Object.assign(env, input.requested);
   if (input.hostEnv.HOME !== undefined) env.HOME = input.hostEnv.HOME;
+  Object.assign(env, input.egress);
   env.TMPDIR = input.tmpDir;
   env.XDG_STATE_HOME = input.stateDir;
   env.RUNNER_TOKEN = input.runnerToken;

@@ -52,6 +52,8 @@ export interface ContainerHostOptions {
   scanIntervalMs?: number;
   /** Source of PATH/HOME/locale for containers; default `process.env`. */
   hostEnv?: NodeJS.ProcessEnv;
+  /** Variables every container gets from the host (the model egress point); see `containerEnv`. */
+  egressEnv?: Record<string, string>;
 }
 
 /** What `GET /containers/:name` answers. */
@@ -128,6 +130,7 @@ export class ContainerHost {
       startTimeoutMs: opts.startTimeoutMs ?? 30_000,
       scanIntervalMs: opts.scanIntervalMs ?? 2000,
       hostEnv: opts.hostEnv ?? process.env,
+      egressEnv: opts.egressEnv ?? {},
     };
   }
 
@@ -246,6 +249,7 @@ export class ContainerHost {
       stateDir: dirs.state,
       runnerToken: token,
       enableInternet: req.enableInternet,
+      egress: this.#opts.egressEnv,
     });
     const [command, ...prefix] = this.#opts.entrypoint;
     const args = [

@@ -20,21 +20,28 @@ export function App() {
   const [route, setRoute] = useState<Route>(() => parseRoute(location.hash));
 
   useEffect(() => {
-    const onHash = () => setRoute(parseRoute(location.hash));
+    // A `#token=…` link logs in, whether it opened the app or was pasted into an open tab.
+    const loginFromHash = async (): Promise<boolean> => {
+      const token = tokenFromHash(location.hash);
+      if (token === undefined) return false;
+      stripTokenFromUrl();
+      setRoute({ page: "list" });
+      setAuth({ state: "checking" });
+      try {
+        await api.login(token);
+        setAuth({ state: "ready" });
+      } catch (e) {
+        setAuth({ state: "login", error: e instanceof Error ? e.message : String(e) });
+      }
+      return true;
+    };
+    const onHash = () => {
+      void loginFromHash().then((used) => used || setRoute(parseRoute(location.hash)));
+    };
     window.addEventListener("hashchange", onHash);
     setUnauthorizedHandler(() => setAuth({ state: "login", error: "Your session ended. Log in again." }));
     void (async () => {
-      const token = tokenFromHash(location.hash);
-      if (token !== undefined) {
-        stripTokenFromUrl();
-        setRoute({ page: "list" });
-        try {
-          await api.login(token);
-          return setAuth({ state: "ready" });
-        } catch (e) {
-          return setAuth({ state: "login", error: e instanceof Error ? e.message : String(e) });
-        }
-      }
+      if (await loginFromHash()) return;
       try {
         await api.me();
         setAuth({ state: "ready" });
@@ -50,7 +57,8 @@ export function App() {
   }, []);
 
   if (auth.state === "checking") return <div class="splash" aria-busy="true" />;
-  if (auth.state === "login") return <LoginView error={auth.error} onLoggedIn={() => setAuth({ state: "ready" })} />;
+  if (auth.state === "login")
+    return <LoginView error={auth.error} onLoggedIn={() => setAuth({ state: "ready" })} />;
   return (
     <div class="shell">
       <AppHeader />

@@ -31,7 +31,6 @@ export function LogView({ logs, version }: Props) {
   }, []);
 
   // New lines: keep the tail in view if the user was following it.
-  // biome-ignore lint/correctness/useExhaustiveDependencies: `version` is the signal that lines were appended.
   useLayoutEffect(() => {
     const el = box.current;
     if (el && follow.current) {
@@ -63,15 +62,19 @@ export function LogView({ logs, version }: Props) {
     <div class="log-wrap">
       {logs.dropped > 0 && (
         <div class="log-note">
-          {logs.dropped.toLocaleString()} earlier lines are not kept in this view ({total.toLocaleString()} shown).
+          {logs.dropped.toLocaleString()} earlier lines are not kept in this view ({total.toLocaleString()}{" "}
+          shown).
         </div>
       )}
       <div
         class="log-box"
         ref={box}
         onScroll={onScroll}
+        // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must take focus so the keyboard can scroll it.
         tabIndex={0}
         role="log"
+        // Short logs take the room they need; long ones stop at the CSS max-height and scroll.
+        style={{ height: `${Math.max(3, total) * LOG_ROW_PX + 12}px` }}
         aria-label="Task log"
         data-testid="log"
       >

@@ -105,7 +105,12 @@ export function NewTaskForm() {
           />
         </Field>
         <div class="row-2">
-          <Field label="Branch or ref" id={controlId("ref")} error={errors.ref} hint="Empty: the default branch.">
+          <Field
+            label="Branch or ref"
+            id={controlId("ref")}
+            error={errors.ref}
+            hint="Empty: the default branch."
+          >
             <input
               {...input("ref")}
               name="ref"
@@ -170,7 +175,10 @@ export function NewTaskForm() {
             onInput={(e) => set("instructions", e.currentTarget.value)}
           />
         </Field>
-        <details class="advanced" open={Boolean(errors.setup || errors["network.allow"] || errors.timeoutSec)}>
+        <details
+          class="advanced"
+          open={Boolean(errors.setup || errors["network.allow"] || errors.timeoutSec)}
+        >
           <summary>Advanced: setup, network, timeout</summary>
           <Field
             label="Setup command"

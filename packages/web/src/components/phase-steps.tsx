@@ -1,5 +1,5 @@
 import type { Phase } from "@openagents/protocol";
-import { PHASE_ORDER, type Outcome } from "../run-state.ts";
+import { type Outcome, PHASE_ORDER } from "../run-state.ts";
 
 interface Props {
   current: Phase | undefined;
@@ -30,7 +30,11 @@ export function PhaseSteps({ current, seen, outcome }: Props) {
         else if (seen.includes(phase)) state = "done";
         else if (i < currentIndex) state = "skipped";
         return (
-          <li key={phase} class={`phase phase-${state}`} aria-current={state === "current" ? "step" : undefined}>
+          <li
+            key={phase}
+            class={`phase phase-${state}`}
+            aria-current={state === "current" ? "step" : undefined}
+          >
             <span class="phase-dot" aria-hidden="true" />
             <span class="phase-label">{LABELS[phase]}</span>
           </li>

@@ -16,7 +16,12 @@ export function TaskDetails({ record }: { record: TaskRecord }) {
     ["Agent", (AGENT_LABELS as Record<string, string>)[record.agent] ?? record.agent],
     ["Ref", task.ref ?? "default branch"],
     ["Runs on", record.compute === "cloud" ? "Cloud container" : record.compute],
-    ["Network", task.network ? `${task.network.mode}${task.network.allow ? `: ${task.network.allow.join(", ")}` : ""}` : "none"],
+    [
+      "Network",
+      task.network
+        ? `${task.network.mode}${task.network.allow ? `: ${task.network.allow.join(", ")}` : ""}`
+        : "none",
+    ],
     ["Started", record.createdAt ? new Date(record.createdAt).toLocaleString() : "—"],
     ["Task id", record.id],
   ];

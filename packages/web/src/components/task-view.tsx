@@ -13,6 +13,8 @@ import { TaskDetails } from "./task-details.tsx";
 import { Timeline } from "./timeline.tsx";
 import { UsageCard } from "./usage-card.tsx";
 
+const ENDED = ["succeeded", "failed", "cancelled"];
+
 const CONNECTION_TEXT: Record<SocketState, string> = {
   connecting: "Connecting…",
   live: "Live",
@@ -77,8 +79,10 @@ export function TaskView({ id }: { id: string }) {
     );
   }
 
-  const status = run.outcome ?? run.phase ?? record?.status ?? "loading";
-  const running = !run.ended && (run.lastSeq > 0 || record?.status === "running");
+  // While a finished task's events replay, the record already knows how it ended.
+  const recordEnded = record !== undefined && ENDED.includes(record.status) && !run.ended && run.turns === 0;
+  const status = run.outcome ?? (recordEnded ? record.status : (run.phase ?? record?.status ?? "loading"));
+  const running = !run.ended && !recordEnded && (run.lastSeq > 0 || record?.status === "running");
   const cancel = async () => {
     setCancelling(true);
     setActionError(undefined);
@@ -130,27 +134,45 @@ export function TaskView({ id }: { id: string }) {
       <PhaseSteps current={run.phase} seen={run.phasesSeen} outcome={run.outcome} />
       <div class="task-grid">
         <div class="task-main">
-          <section class="card">
+          <section class="card slot-activity">
             <div class="card-head">
               <h2>Activity</h2>
             </div>
             <Timeline items={run.timeline} version={run.version} />
           </section>
-          {run.result && run.result.patch !== "" && <DiffView patch={run.result.patch} taskId={id} />}
-          <section class="card">
+          {run.result && run.result.patch !== "" && (
+            <div class="slot-changes">
+              <DiffView patch={run.result.patch} taskId={id} />
+            </div>
+          )}
+          <section class="card slot-log">
             <div class="card-head">
               <h2>Log</h2>
             </div>
             <LogView logs={run.logs} version={run.version} />
           </section>
           {agent !== undefined && agent !== "shell" && (
-            <FollowUpBox taskId={id} ready={run.ended} onSent={() => socket.current?.resume()} />
+            <div class="slot-follow-up">
+              <FollowUpBox taskId={id} ready={run.ended} onSent={() => socket.current?.resume()} />
+            </div>
           )}
         </div>
         <aside class="task-side">
-          {run.result && run.ended && <ResultCard result={run.result} outcome={run.outcome} error={lastError} />}
-          <UsageCard usage={run.usage} />
-          {record && <TaskDetails record={record} />}
+          {run.result && run.ended && (
+            <div class="slot-result">
+              <ResultCard result={run.result} outcome={run.outcome} error={lastError} />
+            </div>
+          )}
+          {run.usage.reports > 0 && (
+            <div class="slot-usage">
+              <UsageCard usage={run.usage} />
+            </div>
+          )}
+          {record && (
+            <div class="slot-details">
+              <TaskDetails record={record} />
+            </div>
+          )}
         </aside>
       </div>
     </div>

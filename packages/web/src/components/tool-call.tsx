@@ -9,7 +9,13 @@ const OUTPUT_PREVIEW = 4000;
 export function ToolCall({ item }: { item: ToolItem }) {
   const [open, setOpen] = useState(false);
   const [full, setFull] = useState(false);
-  const state = !item.done ? "running" : item.isError ? "error" : item.output === undefined ? "no-result" : "ok";
+  const state = !item.done
+    ? "running"
+    : item.isError
+      ? "error"
+      : item.output === undefined
+        ? "no-result"
+        : "ok";
   const output = item.output ?? "";
   const shown = full ? output : output.slice(0, OUTPUT_PREVIEW);
   return (
@@ -18,7 +24,13 @@ export function ToolCall({ item }: { item: ToolItem }) {
         <span class="tool-icon" aria-hidden="true" />
         <span class="tool-summary">{toolSummary(item.tool, item.input)}</span>
         <span class="tool-state">
-          {state === "running" ? "running" : state === "error" ? "error" : state === "no-result" ? "no result" : ""}
+          {state === "running"
+            ? "running"
+            : state === "error"
+              ? "error"
+              : state === "no-result"
+                ? "no result"
+                : ""}
         </span>
       </summary>
       {open && (
