@@ -10,7 +10,7 @@ echo "== biome (lint + format)"
 biome check . || status=1
 echo "== typecheck"
 tsc -p tsconfig.json || status=1
-for cfg in packages/*/tsconfig.json; do
+for cfg in packages/*/tsconfig*.json; do
   [ -f "$cfg" ] && { tsc -p "$cfg" || status=1; }
 done
 

@@ -16,6 +16,8 @@ export interface AgentContext {
   task: Task;
   /** The prompt (agents) or script (shell) for this turn; a follow-up turn replaces the task's own. */
   instructions: string;
+  /** True for a follow-up turn: the agent continues its previous conversation in this workspace. */
+  followUp?: boolean;
   workspace: string;
   /** Emits a RunEvent body; the task assigns `seq` and `time`. */
   emit(event: RunEventBody): void;

@@ -219,6 +219,7 @@ class ManagedTask implements TaskHandle {
       outcome = await adapter.run({
         task: this.task,
         instructions,
+        followUp: !first,
         workspace: this.#dirs.work,
         emit: (e) => this.#emit(e),
         signal,

@@ -1,4 +1,4 @@
-import { mkdir, rm, stat } from "node:fs/promises";
+import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import {
   type AppError,
@@ -96,9 +96,10 @@ export async function cloneRepo(
     return exit.exitCode === 0;
   };
   await git(["init", "-q", "-b", "openagents-base"], true);
-  await git(["remote", "add", "origin", url], true);
   const want = ref ?? "HEAD";
-  let fetched = await git(["fetch", "--depth", "1", "--no-tags", "--progress", "origin", want]);
+  // Fetched by URL, not through a configured remote: one process less on the cold-start path, and the
+  // workspace holds no remote an agent could try to push to.
+  let fetched = await git(["fetch", "--depth", "1", "--no-tags", "--progress", url, want]);
   if (!fetched && !signal.aborted && /^[0-9a-f]{7,40}$/i.test(want)) {
     // Some servers refuse a shallow fetch of a bare commit id; fetch everything and look it up.
     stderr.length = 0;
@@ -114,10 +115,12 @@ export async function cloneRepo(
   }
   if (signal.aborted) return fail(ErrorCode.Cancelled, "clone stopped");
   if (!fetched) return classifyFetchError(stderr.join("\n"), url, want);
-  if (!(await git(["checkout", "-q", "--detach", "FETCH_HEAD"], true))) {
+  const fetchHead = await readFile(path.join(dirs.work, ".git", "FETCH_HEAD"), "utf8").catch(() => "");
+  const sha = /^[0-9a-f]{40,64}/.exec(fetchHead)?.[0];
+  if (!sha || !(await git(["checkout", "-q", "--detach", sha], true))) {
     return fail(ErrorCode.CloneFailed, `could not check out ${want}: ${lastLines(stderr)}`);
   }
-  return revParse(dirs, signal);
+  return { ok: true, value: sha };
 }
 
 /**

@@ -274,7 +274,8 @@ describe("web app in Chromium", () => {
       await page.goto(`${edge.url}/${hash}`);
       await page.locator(".page > *").first().waitFor();
       // A finished task's events replay from seq 1: wait until its result is in.
-      if (hash.startsWith("#/tasks/")) await page.locator("[data-testid=result]").waitFor({ timeout: 30_000 });
+      if (hash.startsWith("#/tasks/"))
+        await page.locator("[data-testid=result]").waitFor({ timeout: 30_000 });
       await page.waitForTimeout(300);
       expect(await page.evaluate(() => document.documentElement.scrollWidth), name).toBeLessThanOrEqual(375);
       await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });

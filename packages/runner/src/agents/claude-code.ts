@@ -71,6 +71,8 @@ async function runClaudeCode(ctx: AgentContext, options: ClaudeCodeOptions): Pro
       "--verbose",
       "--permission-mode",
       "bypassPermissions",
+      // A follow-up continues the task's conversation, kept under the task's private HOME.
+      ...(ctx.followUp ? ["--continue"] : []),
     ];
     const exit = await ctx.sandbox.run(argv, {
       cwd: ctx.workspace,

@@ -40,7 +40,9 @@ export function PhaseSteps({ current, seen, outcome }: Props) {
           </li>
         );
       })}
-      <li class={`phase phase-${outcome ? (outcome === "succeeded" ? "done" : "stopped") : "ahead"}`}>
+      <li
+        class={`phase phase-final phase-${outcome ? (outcome === "succeeded" ? "done" : "stopped") : "ahead"}`}
+      >
         <span class="phase-dot" aria-hidden="true" />
         <span class="phase-label">{outcome ? outcome[0]!.toUpperCase() + outcome.slice(1) : "Done"}</span>
       </li>

@@ -14,7 +14,7 @@ export function ResultCard({ result, outcome, error }: Props) {
     <section class={`card side-card result result-${tone}`} data-testid="result">
       <h2>{result.ok ? "Succeeded" : outcome === "cancelled" ? "Cancelled" : "Failed"}</h2>
       {result.summary && <p class="result-summary">{result.summary}</p>}
-      {!result.ok && error && error.message !== result.summary && (
+      {!result.ok && error && !result.summary.includes(error.message) && (
         <p class="small">
           <code>{error.code}</code> {error.message}
         </p>

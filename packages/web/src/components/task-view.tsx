@@ -80,7 +80,9 @@ export function TaskView({ id }: { id: string }) {
   }
 
   // While a finished task's events replay, the record already knows how it ended.
-  const recordEnded = record !== undefined && ENDED.includes(record.status) && !run.ended && run.turns === 0;
+  const replaying =
+    record?.lastSeq !== undefined ? run.lastSeq < record.lastSeq : run.turns === 0 && !run.ended;
+  const recordEnded = record !== undefined && ENDED.includes(record.status) && replaying;
   const status = run.outcome ?? (recordEnded ? record.status : (run.phase ?? record?.status ?? "loading"));
   const running = !run.ended && !recordEnded && (run.lastSeq > 0 || record?.status === "running");
   const cancel = async () => {
@@ -106,7 +108,7 @@ export function TaskView({ id }: { id: string }) {
         <div class="task-title">
           <h1 title={record?.repo}>{record?.repo.replace(/^https?:\/\//, "") || id}</h1>
           <StatusPill status={status} />
-          {CONNECTION_TEXT[conn.state] && (
+          {CONNECTION_TEXT[conn.state] && !run.ended && !recordEnded && (
             <span class={`conn conn-${conn.state}`} data-testid="connection">
               {CONNECTION_TEXT[conn.state]}
               {conn.state === "reconnecting" && conn.delayMs !== undefined && conn.delayMs >= 1000
