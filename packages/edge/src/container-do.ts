@@ -231,13 +231,13 @@ export class ContainerDO extends DurableObject<Env> {
   }
 
   /**
-   * Stops the container for real: SIGTERM, then SIGKILL if it still runs after the grace.
-   * The next `ensureRunner` starts it again.
+   * Stops the container for real: SIGTERM, then SIGKILL if it still runs after the grace
+   * (`STOP_GRACE` unless `opts.graceMs` says otherwise). The next `ensureRunner` starts it again.
    */
-  async stop(reason = "stopped"): Promise<ContainerStatus> {
+  async stop(reason = "stopped", opts: { graceMs?: number } = {}): Promise<ContainerStatus> {
     if (this.#starting) await this.#starting;
     if (!this.#stopping) {
-      this.#stopping = this.#stopNow(reason).finally(() => {
+      this.#stopping = this.#stopNow(reason, opts.graceMs).finally(() => {
         this.#stopping = null;
       });
     }
@@ -245,18 +245,18 @@ export class ContainerDO extends DurableObject<Env> {
     return this.#snapshot();
   }
 
-  async #stopNow(reason: string): Promise<void> {
+  async #stopNow(reason: string, graceMs?: number): Promise<void> {
     const backend = this.#backend();
     const state = this.#get("state") ?? "cold";
     if (!backend || (state !== "running" && state !== "starting")) return;
-    await this.#kill(backend);
+    await this.#kill(backend, graceMs);
     this.#ended(reason, reason === "idle" ? "sleeping" : "cold");
   }
 
-  async #kill(backend: ContainerBackend): Promise<void> {
+  async #kill(backend: ContainerBackend, graceMs?: number): Promise<void> {
     if (!(await backend.running())) return;
     await backend.signal("SIGTERM");
-    const deadline = Date.now() + parseDuration(this.env.STOP_GRACE, DEFAULT_STOP_GRACE_MS);
+    const deadline = Date.now() + (graceMs ?? parseDuration(this.env.STOP_GRACE, DEFAULT_STOP_GRACE_MS));
     while (Date.now() < deadline) {
       if (!(await backend.running())) return;
       await sleep(100);

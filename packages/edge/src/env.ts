@@ -1,8 +1,9 @@
 import type { ContainerDO } from "./container-do.ts";
+import type { KeysCreditsEnv } from "./keys-credits-env.ts";
 import type { TaskDO } from "./task-do.ts";
 
 /** The Worker's bindings (wrangler.jsonc) and the variables `openagents up` or a deploy sets. */
-export interface Env {
+export interface Env extends KeysCreditsEnv {
   DB: D1Database;
   TASK: DurableObjectNamespace<TaskDO>;
   CONTAINER: DurableObjectNamespace<ContainerDO>;

@@ -15,6 +15,7 @@ import { isEnded, setTaskStatus, type TaskStatus } from "./db/tasks.ts";
 import type { Env } from "./env.ts";
 import { EventLog } from "./event-log.ts";
 import { errorResponse } from "./http-error.ts";
+import { recreateTask } from "./recreate-workspace.ts";
 import { RunnerClient } from "./runner-client.ts";
 
 export interface TaskInit {
@@ -63,6 +64,13 @@ interface TaskMeta {
   runnerTaskId: string | null;
   /** The runner's seq of the last event taken into this log: streams resume after it. */
   cursor: number;
+  /**
+   * Seq (in this log) of the last `result` a runner sent: its patch is the workspace's state, from
+   * which a follow-up re-creates the workspace when the runner lost it. Null until a runner result.
+   */
+  workspaceSeq?: number | null;
+  /** What the next runner is given instead of `task`: a follow-up that re-creates the workspace. */
+  resubmit?: Task | null;
   turnStartedAt: number | null;
   usage: TaskUsage;
   result: TaskResultSummary | null;
@@ -90,6 +98,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export class TaskDO extends DurableObject<Env> {
   readonly #log: EventLog;
   #driving = false;
+  /** Set when `#drive` was asked for while it ran: it goes round once more. */
+  #redrive = false;
   #d1: Promise<void> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -180,12 +190,21 @@ export class TaskDO extends DurableObject<Env> {
     return new RunnerClient(this.env.CONTAINER.get(this.env.CONTAINER.idFromName(meta.owner)), meta.owner);
   }
 
-  /** Runs the task to its result; a second call while one runs is a no-op. */
+  /**
+   * Runs the task to its result. A call while one runs makes that one go round again (a follow-up
+   * may arrive between the last result and the end of the running call).
+   */
   async #drive(): Promise<void> {
-    if (this.#driving) return;
+    if (this.#driving) {
+      this.#redrive = true;
+      return;
+    }
     this.#driving = true;
     try {
-      await this.#driveOnce();
+      do {
+        this.#redrive = false;
+        await this.#driveOnce();
+      } while (this.#redrive);
     } catch (e) {
       const meta = this.#meta();
       if (meta && !isEnded(meta.status)) {
@@ -211,7 +230,7 @@ export class TaskDO extends DurableObject<Env> {
       meta = this.#meta()!;
       if (isEnded(meta.status)) return; // Cancelled while the container started.
       if (!ready.ok) return this.#finish(meta, ready.error);
-      const submitted = await runner.submit(meta.task);
+      const submitted = await runner.submit(meta.resubmit ?? meta.task);
       meta = this.#meta()!;
       if (isEnded(meta.status)) {
         if (submitted.ok) await runner.cancel(submitted.value.id);
@@ -219,6 +238,8 @@ export class TaskDO extends DurableObject<Env> {
       }
       if (!submitted.ok) return this.#finish(meta, submitted.error);
       meta.runnerTaskId = submitted.value.id;
+      meta.cursor = 0;
+      meta.resubmit = null;
       meta.status = "running";
       // The runner has the env now; the values need not stay in storage.
       delete meta.task.env;
@@ -304,6 +325,7 @@ export class TaskDO extends DurableObject<Env> {
     }
     this.#endTurn(meta, body.ok);
     const seq = this.#log.lastSeq + 1;
+    meta.workspaceSeq = seq;
     meta.result = {
       ok: body.ok,
       exitCode: body.exitCode,
@@ -360,7 +382,11 @@ export class TaskDO extends DurableObject<Env> {
     return ok(this.#info(this.#meta()!));
   }
 
-  /** A follow-up turn: the runner continues the same task (same workspace, same log). */
+  /**
+   * A follow-up turn on the same log. The runner that ran the task continues it (same workspace,
+   * same conversation); when that runner no longer has it (the container stopped or restarted),
+   * the workspace is re-created on a fresh runner from the last result's patch (`recreateTask`).
+   */
   async followUp(prompt: string): Promise<Result<TaskInfo>> {
     const meta = this.#meta();
     if (!meta) return err(ErrorCode.NotFound, "no such task");
@@ -368,15 +394,58 @@ export class TaskDO extends DurableObject<Env> {
       return err(ErrorCode.Conflict, "the task is still running; wait for its result");
     if (meta.task.agent === "shell")
       return err(ErrorCode.InvalidRequest, 'agent "shell" takes no follow-up prompts');
-    if (meta.runnerTaskId === null)
+    if (meta.runnerTaskId === null && (meta.workspaceSeq ?? null) === null)
       return err(ErrorCode.Conflict, "the task never reached a runner; start a new task");
-    const sent = await this.#runner(meta).followUp(meta.runnerTaskId, prompt);
-    if (!sent.ok) {
+    if (meta.runnerTaskId !== null) {
+      const sent = await this.#runner(meta).followUp(meta.runnerTaskId, prompt);
+      if (sent.ok) return this.#startTurn({});
       const gone = sent.error.code === ErrorCode.RunnerLost || sent.error.code === ErrorCode.NotFound;
-      return gone
-        ? err(ErrorCode.Conflict, "the task's container has stopped since its result; start a new task")
-        : sent;
+      if (!gone) return sent;
     }
+    return this.#recreate(prompt);
+  }
+
+  /** A follow-up on a new runner task that first re-creates the workspace (see `recreateTask`). */
+  async #recreate(prompt: string): Promise<Result<TaskInfo>> {
+    const meta = this.#meta()!;
+    // Another follow-up may have started a turn while this one waited for the runner.
+    if (!isEnded(meta.status))
+      return err(ErrorCode.Conflict, "the task is still running; wait for its result");
+    const last = this.#lastRunnerResult(meta);
+    const next = recreateTask(
+      meta.task,
+      { patch: last?.patch ?? "", filesChanged: last?.diffstat.filesChanged ?? 0 },
+      prompt,
+      meta.envNames,
+    );
+    if (!next.ok) return next;
+    const where = meta.task.ref ? `${meta.task.repo} @ ${meta.task.ref}` : meta.task.repo;
+    const changes = last?.patch
+      ? `then applying the last result's patch (${last.diffstat.filesChanged} file${last.diffstat.filesChanged === 1 ? "" : "s"})`
+      : "with no changes to restore";
+    return this.#startTurn(
+      { runnerTaskId: null, cursor: 0, resubmit: next.value, status: "queued" },
+      {
+        type: "log",
+        stream: "system",
+        text: `the task's container stopped since the last turn: re-creating the workspace from ${where}, ${changes}; the agent starts a new conversation`,
+      },
+    );
+  }
+
+  /** The last `result` a runner sent (with its patch), if any. */
+  #lastRunnerResult(meta: TaskMeta): Extract<RunEvent, { type: "result" }> | undefined {
+    const seq = meta.workspaceSeq ?? null;
+    if (seq === null) return undefined;
+    for (const json of this.#log.after(seq - 1, 1)) {
+      const event = JSON.parse(json) as RunEvent;
+      if (event.type === "result") return event;
+    }
+    return undefined;
+  }
+
+  /** Marks a new turn as running (optionally logging `announce`) and drives it. */
+  async #startTurn(change: Partial<TaskMeta>, announce?: RunEventBody): Promise<Result<TaskInfo>> {
     const now = this.#meta()!;
     Object.assign(now, {
       status: "running",
@@ -384,9 +453,13 @@ export class TaskDO extends DurableObject<Env> {
       turnStartedAt: Date.now(),
       cancelRequested: false,
       sawCancelled: false,
+      ...change,
     });
-    this.ctx.storage.kv.put(META, now);
-    await setTaskStatus(this.env.DB, now.id, "running").catch(() => {});
+    if (announce) this.#commit(now, announce);
+    else {
+      this.ctx.storage.kv.put(META, now);
+      this.#d1 = this.#d1.then(() => setTaskStatus(this.env.DB, now.id, now.status)).catch(() => {});
+    }
     await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_MS);
     void this.#drive();
     return ok(this.#info(now));

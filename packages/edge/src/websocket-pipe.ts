@@ -27,8 +27,12 @@ export function pipeWebSocket(upstreamResponse: Response, onClose: () => void): 
     }
     onClose();
   };
-  upstream.addEventListener("message", (e) => server.send(e.data));
-  server.addEventListener("message", (e) => upstream.send(e.data));
+  upstream.addEventListener("message", (e) => {
+    server.send(e.data);
+  });
+  server.addEventListener("message", (e) => {
+    upstream.send(e.data);
+  });
   upstream.addEventListener("close", (e) => close(e.code, e.reason));
   server.addEventListener("close", (e) => close(e.code, e.reason));
   upstream.addEventListener("error", () => close(1011, "upstream error"));

@@ -13,9 +13,13 @@ describe("a cloud task, end to end through the ContainerDO and a runner", () => 
     expect(b.events).toEqual(events);
     expect(events[0]).toMatchObject({ type: "status", phase: "queued" });
     expect(events[1]).toMatchObject({ type: "status", phase: "provisioning" });
-    const logs = events
-      .filter((e) => e.type === "log")
-      .map((e) => (e.type === "log" ? `${e.stream}:${e.text}` : ""));
+    // The real runner cloned the repository before running the script.
+    const phases = events.flatMap((e) => (e.type === "status" ? [e.phase] : []));
+    expect(phases).toEqual(expect.arrayContaining(["cloning", "running", "finalizing"]));
+    expect(phases.indexOf("cloning")).toBeLessThan(phases.indexOf("running"));
+    const logs = events.flatMap((e) =>
+      e.type === "log" && e.stream !== "system" ? [`${e.stream}:${e.text}`] : [],
+    );
     // stdout and stderr are separate pipes: their relative order is not defined.
     expect(logs.sort()).toEqual(["stderr:two", "stdout:one", "stdout:three"]);
     expect(events.at(-1)).toMatchObject({ type: "result", ok: true, exitCode: 0 });
@@ -77,29 +81,5 @@ describe("a cloud task, end to end through the ContainerDO and a runner", () => 
     const again = await api(`/api/tasks/${id}/cancel`, { token, method: "POST" });
     expect(again.status).toBe(409);
     expect(await again.json()).toMatchObject({ error: { code: "conflict" } });
-  });
-
-  it("a follow-up turn continues the same log and adds up usage; one sent while running is 409", async () => {
-    const { token } = await newUser();
-    const id = await startTask(token, {
-      repo: "https://example.com/r.git",
-      agent: "claude-code",
-      prompt: "hello",
-    });
-    const w = await watch(id, token);
-    await w.untilResult(1);
-    const res = await api(`/api/tasks/${id}/messages`, { token, body: { prompt: "again" } });
-    expect(res.status, await res.clone().text()).toBe(202);
-    const early = await api(`/api/tasks/${id}/messages`, { token, body: { prompt: "too soon" } });
-    const events = await w.untilResult(2);
-    expect([409, 202]).toContain(early.status);
-    expectGapFree(events);
-    const texts = events.flatMap((e) => (e.type === "agent" ? [e.text] : []));
-    expect(texts.slice(0, 2)).toEqual(["echo: hello", "echo: again"]);
-    const info = (await (await api(`/api/tasks/${id}`, { token })).json()) as {
-      usage: Record<string, number>;
-    };
-    expect(info.usage.inputTokens).toBeGreaterThanOrEqual(20);
-    expect(info.usage.outputTokens).toBeGreaterThanOrEqual(10);
   });
 });

@@ -1,7 +1,7 @@
 import { SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import type { RunEvent, Task } from "@openagents/protocol";
-import { expect } from "vitest";
+import { expect, inject } from "vitest";
 import { ensureSchema } from "../src/db/schema.ts";
 import { createUser, issueToken } from "../src/db/users.ts";
 
@@ -31,11 +31,10 @@ export function api(
   });
 }
 
-export const shellTask = (script: string): Task => ({
-  repo: "https://example.com/repo.git",
-  agent: "shell",
-  script,
-});
+/** The bare git repository the global setup made: every test task clones it for real. */
+export const testRepo = (): string => inject("repo");
+
+export const shellTask = (script: string): Task => ({ repo: testRepo(), agent: "shell", script });
 
 export async function startTask(token: string, task: Task): Promise<string> {
   const res = await api("/api/task/start", { token, body: task });

@@ -86,8 +86,8 @@ runner process. Ctrl-C stops all of it. State survives restarts.`,
         { cwd: edgeDir, env: cleanEnv(io.env), detached: true, stdio: ["ignore", "pipe", "pipe"] },
       );
       stops.unshift(() => stopGroup(dev.pid));
-      dev.stdout.on("data", (d: Buffer) => io.stderr.write(d));
-      dev.stderr.on("data", (d: Buffer) => io.stderr.write(d));
+      dev.stdout.on("data", (d: Buffer) => io.stderr.write(withoutCfNoise(d.toString())));
+      dev.stderr.on("data", (d: Buffer) => io.stderr.write(withoutCfNoise(d.toString())));
       const exited = new Promise<number>((resolve) => dev.on("exit", (code) => resolve(code ?? 1)));
       const ready = await Promise.race([
         waitForHttp(`http://127.0.0.1:${port}/api/openapi.json`, io.signal),
@@ -170,6 +170,21 @@ async function buildWebIfStale(io: CliIo): Promise<void> {
   const vite = path.join(packageDir("vite"), "bin", "vite.js");
   await runToEnd(io, [process.execPath, vite, "build", webDir, "--logLevel", "warn"]);
 }
+
+/**
+ * wrangler dev tries to fetch the `Request.cf` placeholder from the internet at start; offline it
+ * prints a warning and a stack that mean nothing to a local user (FIELD-NOTES), so they are dropped.
+ */
+const withoutCfNoise = (text: string): string =>
+  text
+    .split("\n")
+    .filter(
+      (line) =>
+        !/Unable to fetch the `Request\.cf` object|ENOTFOUND workers\.cloudflare\.com|at GetAddrInfoReqWrap\./.test(
+          line,
+        ),
+    )
+    .join("\n");
 
 // wrangler gets no model keys or other secrets of this shell.
 const cleanEnv = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv =>

@@ -120,12 +120,15 @@ function follow(opts: SubmitOptions, request: NostrEvent, pool: RelayPool): Prom
         // The one provider we asked cannot be paid: waiting longer cannot help.
         if (opts.provider) fail(ErrorCode.InsufficientCredits, why);
       };
-      if (asked === undefined || !bolt11) return refuse("payment-required without an amount and a bolt11 invoice");
+      if (asked === undefined || !bolt11)
+        return refuse("payment-required without an amount and a bolt11 invoice");
       const invoiced = bolt11AmountMsats(bolt11);
       if (invoiced === undefined) return refuse("the invoice has no readable amount; refusing to pay it");
-      if (invoiced !== asked) return refuse(`the invoice asks ${invoiced} msats but the feedback says ${asked}`);
+      if (invoiced !== asked)
+        return refuse(`the invoice asks ${invoiced} msats but the feedback says ${asked}`);
       if (opts.bidMsats === undefined) return refuse(`the provider asks ${asked} msats and no bid was set`);
-      if (invoiced > opts.bidMsats) return refuse(`the provider asks ${invoiced} msats, above the bid of ${opts.bidMsats}`);
+      if (invoiced > opts.bidMsats)
+        return refuse(`the provider asks ${invoiced} msats, above the bid of ${opts.bidMsats}`);
       if (!opts.wallet) return refuse(`the provider asks ${asked} msats; a wallet (--nwc) is needed to pay`);
       paying = true;
       const paid = await opts.wallet.payInvoice(bolt11);
@@ -142,7 +145,8 @@ function follow(opts: SubmitOptions, request: NostrEvent, pool: RelayPool): Prom
         const fb = parseJobFeedback(ev, { secretKey: opts.secretKey });
         if (!fb.ok) return reject(`malformed feedback: ${fb.error.message}`, ev);
         if (fb.value.requestId !== request.id || fb.value.customer !== me) return;
-        if (opts.provider && fb.value.provider !== opts.provider) return reject("feedback from another provider", ev);
+        if (opts.provider && fb.value.provider !== opts.provider)
+          return reject("feedback from another provider", ev);
         opts.onFeedback?.(fb.value);
         if (fb.value.status === "payment-required") void onPaymentRequired(fb.value);
         if (fb.value.status === "error") {
@@ -161,8 +165,17 @@ function follow(opts: SubmitOptions, request: NostrEvent, pool: RelayPool): Prom
       const checked = verifyResultFor(request, ev, expected(), { secretKey: opts.secretKey });
       if (!checked.ok) return reject(`result rejected: ${checked.error.message}`, ev);
       const content = parseJobResultContent(checked.value.content);
-      if (!content.ok) return reject(`result content rejected: ${content.error.path}: ${content.error.message}`, ev);
-      finish(ok({ request, result: checked.value, content: content.value, provider: checked.value.provider, paidMsats }));
+      if (!content.ok)
+        return reject(`result content rejected: ${content.error.path}: ${content.error.message}`, ev);
+      finish(
+        ok({
+          request,
+          result: checked.value,
+          content: content.value,
+          provider: checked.value.provider,
+          paidMsats,
+        }),
+      );
     };
 
     const sub = pool.subscribe([jobResponsesFilter(request)], {

@@ -1,9 +1,9 @@
-import { ErrorCode, isRemoteRepo, ok, type Result } from "@openagents/protocol";
+import { type AppError, ErrorCode, isRemoteRepo, ok, type Result } from "@openagents/protocol";
 import { getPublicKey } from "nostr-tools/pure";
-import { invalid, nowSec } from "../event.ts";
+import { checkSignedEvent, invalid, isHex64, nowSec } from "../event.ts";
 import { type CodingJob, type JobKinds, readCodingJob, type Skill, skillOfKind } from "../job-types.ts";
-import { isExpired, type JobRequest, parseJobRequest } from "../nip90.ts";
 import { isPing } from "../nip89.ts";
+import { isExpired, type JobRequest, parseJobRequest } from "../nip90.ts";
 
 /** What a provider decides about one incoming event. */
 export type Admission =
@@ -39,11 +39,7 @@ export interface AdmissionPolicy {
 export function admit(event: unknown, policy: AdmissionPolicy, now = nowSec()): Admission {
   const me = getPublicKey(policy.secretKey);
   const parsed = parseJobRequest(event, { secretKey: policy.secretKey });
-  if (!parsed.ok) {
-    // A request addressed to us that we cannot read deserves an answer only if it is signed and
-    // ours; anything else (bad signature, garbage) is dropped silently.
-    return { action: "ignore", reason: `unparseable request: ${parsed.error.path ?? ""} ${parsed.error.message}` };
-  }
+  if (!parsed.ok) return malformed(event, parsed.error, policy, me, now);
   const request = parsed.value;
   if (request.providers.length > 0 && !request.providers.includes(me)) {
     return { action: "ignore", reason: "addressed to another provider" };
@@ -79,6 +75,46 @@ export function admit(event: unknown, policy: AdmissionPolicy, now = nowSec()): 
     return refuse(`the price of a ${skill} job is ${priceMsats} msats; the bid was ${request.bidMsats}`);
   }
   return { action: "accept", request, skill, job: job.value, priceMsats };
+}
+
+/**
+ * A request that does not parse deserves an answer only when it is genuinely signed, of a kind we
+ * offer, fresh, and for us (addressed to us or to anyone): the customer then learns what was wrong.
+ * Anything else — a bad signature, garbage, someone else's job — is dropped without a word.
+ */
+function malformed(
+  event: unknown,
+  error: AppError,
+  policy: AdmissionPolicy,
+  me: string,
+  now: number,
+): Admission {
+  const why = `${error.path ? `${error.path}: ` : ""}${error.message}`;
+  const signed = checkSignedEvent(event);
+  if (!signed.ok) return { action: "ignore", reason: `not a signed event: ${why}` };
+  const ev = signed.value;
+  const skill = skillOfKind(policy.kinds, ev.kind);
+  if (!skill || !policy.skills.includes(skill)) return { action: "ignore", reason: "kind not offered" };
+  if (ev.created_at < now - policy.maxAgeSec || ev.created_at > now + 600) {
+    return { action: "ignore", reason: "stale malformed request" };
+  }
+  const providers = ev.tags.filter((t) => t[0] === "p").map((t) => t[1]);
+  if (providers.length > 0 && !providers.includes(me))
+    return { action: "ignore", reason: "addressed to another provider" };
+  const request: JobRequest = {
+    event: ev,
+    id: ev.id,
+    customer: ev.pubkey,
+    kind: ev.kind,
+    createdAt: ev.created_at,
+    inputs: [],
+    params: [],
+    relays: [],
+    providers: providers.filter(isHex64),
+    encryption: null,
+    sealed: false,
+  };
+  return { action: "refuse", request, skill, reason: `malformed request: ${why}` };
 }
 
 /** Compiles a repository glob: `*` matches within one path segment, `**` across segments. */

@@ -190,7 +190,10 @@ export class JobStore {
 
   /** The newest jobs first. */
   recent(limit = 20): ProviderJob[] {
-    return this.#db.prepare("SELECT * FROM jobs ORDER BY received_at DESC, rowid DESC LIMIT ?").all(limit).map(fromRow);
+    return this.#db
+      .prepare("SELECT * FROM jobs ORDER BY received_at DESC, rowid DESC LIMIT ?")
+      .all(limit)
+      .map(fromRow);
   }
 
   stats(): StoreStats {
@@ -201,13 +204,19 @@ export class JobStore {
       total += Number(row.n);
     }
     const paid = this.#db
-      .prepare("SELECT COUNT(*) AS n, COALESCE(SUM(price_msats), 0) AS sum FROM jobs WHERE paid_at IS NOT NULL")
+      .prepare(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(price_msats), 0) AS sum FROM jobs WHERE paid_at IS NOT NULL",
+      )
       .get()!;
     return { byState, earningsMsats: Number(paid.sum), paidJobs: Number(paid.n), total };
   }
 
   setMeta(key: string, value: string): void {
-    this.#db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(key, value);
+    this.#db
+      .prepare(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+      )
+      .run(key, value);
   }
 
   getMeta(key: string): string | undefined {
@@ -224,8 +233,8 @@ const toSql = (v: unknown): SQLInputValue =>
   v === undefined || v === null ? null : typeof v === "boolean" ? (v ? 1 : 0) : (v as SQLInputValue);
 
 function fromRow(row: Record<string, SQLInputValue>): ProviderJob {
-  const num = (v: SQLInputValue) => (v === null ? null : Number(v));
-  const text = (v: SQLInputValue) => (v === null ? null : String(v));
+  const num = (v: SQLInputValue | undefined) => (v === null || v === undefined ? null : Number(v));
+  const text = (v: SQLInputValue | undefined) => (v === null || v === undefined ? null : String(v));
   return {
     id: String(row.id),
     kind: Number(row.kind),

@@ -6,7 +6,11 @@ import type { CodingJob, JobResultContent, Skill } from "../job-types.ts";
  * contract in tests or in the cloud. `onEvent` receives the task's RunEvents in order; the promise
  * settles with the final `result` body; `signal` cancels.
  */
-export type RunTask = (task: Task, onEvent: (e: RunEvent) => void, signal: AbortSignal) => Promise<ResultBody>;
+export type RunTask = (
+  task: Task,
+  onEvent: (e: RunEvent) => void,
+  signal: AbortSignal,
+) => Promise<ResultBody>;
 
 /** Instructions for each agent skill, framing the customer's prompt. */
 const FRAMING: Record<Exclude<Skill, "compute">, string> = {
@@ -68,7 +72,8 @@ export class JobTranscript {
     this.#log.push(text);
     this.#pending.push(text);
     this.#logChars += text.length + 1;
-    while (this.#logChars > MAX_LOG_CHARS && this.#log.length > 1) this.#logChars -= this.#log.shift()!.length + 1;
+    while (this.#logChars > MAX_LOG_CHARS && this.#log.length > 1)
+      this.#logChars -= this.#log.shift()!.length + 1;
   }
 
   /** Lines seen since the last call (the content of the next `partial` feedback), bounded. */

@@ -11,8 +11,8 @@ import {
   isCancellationOf,
   type JobFeedbackSpec,
 } from "../nip90-responses.ts";
-import { type PoolSubscription, RelayPool } from "../relay-pool.ts";
 import type { Backoff } from "../relay-connection.ts";
+import { type PoolSubscription, RelayPool } from "../relay-pool.ts";
 import { admit } from "./admission.ts";
 import { type JobState, type JobStore, type ProviderJob, UNFINISHED_STATES } from "./job-store.ts";
 import { JobTranscript, type RunTask, resultContent, taskForJob } from "./job-task.ts";
@@ -123,7 +123,10 @@ export class Provider {
     const kinds = this.#o.skills.map((s) => this.#o.kinds[s]);
     await new Promise<void>((ready) => {
       this.#subs.push(
-        pool.subscribe([{ kinds, since }], { onevent: (ev) => this.#track(this.#onRequest(ev)), oneose: ready }),
+        pool.subscribe([{ kinds, since }], {
+          onevent: (ev) => this.#track(this.#onRequest(ev)),
+          oneose: ready,
+        }),
       );
     });
     this.#subs.push(
@@ -133,7 +136,9 @@ export class Provider {
     const ttl = this.#o.announceTtlSec ?? DEFAULT_ANNOUNCE_TTL_SEC;
     this.#heartbeat = setInterval(() => this.#track(this.#announce("online")), (ttl / 3) * 1000);
     this.#payPoll = setInterval(() => this.#track(this.#pollPayments()), this.#o.paymentPollMs ?? 2_000);
-    this.#log(`provider ${this.pubkey} listening for kinds ${kinds.join(", ")} on ${this.#o.relays.join(", ")}`);
+    this.#log(
+      `provider ${this.pubkey} listening for kinds ${kinds.join(", ")} on ${this.#o.relays.join(", ")}`,
+    );
   }
 
   /**
@@ -154,7 +159,9 @@ export class Provider {
   }
 
   #track<T>(p: Promise<T>): void {
-    const tracked = p.catch((e: unknown) => this.#log(`internal error: ${e instanceof Error ? e.stack : String(e)}`));
+    const tracked = p.catch((e: unknown) =>
+      this.#log(`internal error: ${e instanceof Error ? e.stack : String(e)}`),
+    );
     this.#inflight.add(tracked);
     void tracked.finally(() => this.#inflight.delete(tracked));
   }
@@ -207,24 +214,30 @@ export class Provider {
 
   async #onRequest(ev: NostrEvent): Promise<void> {
     if (this.#stopping || this.#store.has(ev.id)) return;
-    const a = admit(
-      ev,
-      {
-        secretKey: this.#o.secretKey,
-        skills: this.#o.skills,
-        kinds: this.#o.kinds,
-        prices: this.#o.prices ?? {},
-        allowRepo: this.#o.allowRepo ?? [],
-        maxAgeSec: this.#o.maxAgeSec ?? 600,
-      },
-    );
+    const a = admit(ev, {
+      secretKey: this.#o.secretKey,
+      skills: this.#o.skills,
+      kinds: this.#o.kinds,
+      prices: this.#o.prices ?? {},
+      allowRepo: this.#o.allowRepo ?? [],
+      maxAgeSec: this.#o.maxAgeSec ?? 600,
+    });
     if (a.action === "ignore") return;
     if (a.action === "pong") {
-      const pong = buildPong(a.request, this.#o.secretKey, { activeJobs: this.#running.size, maxJobs: this.maxJobs });
+      const pong = buildPong(a.request, this.#o.secretKey, {
+        activeJobs: this.#running.size,
+        maxJobs: this.maxJobs,
+      });
       if (pong.ok) await this.#publish(pong.value);
       return;
     }
-    const base = { id: a.request.id, kind: a.request.kind, skill: a.skill ?? null, customer: a.request.customer, request: JSON.stringify(ev) };
+    const base = {
+      id: a.request.id,
+      kind: a.request.kind,
+      skill: a.skill ?? null,
+      customer: a.request.customer,
+      request: JSON.stringify(ev),
+    };
     if (a.action === "refuse") {
       if (!this.#store.insert({ ...base, state: "refused", error: a.reason, finishedAt: nowSec() })) return;
       this.#log(`refused ${ev.id.slice(0, 12)}: ${a.reason}`);
@@ -252,7 +265,10 @@ export class Provider {
       const why = inv.ok ? "the wallet returned no invoice" : inv.error.message;
       this.#store.update(request.id, { state: "failed", error: `invoice: ${why}`, finishedAt: nowSec() });
       this.#log(`job ${request.id.slice(0, 12)}: could not issue an invoice: ${why}`);
-      await this.#feedback(request, { status: "error", extraInfo: "the provider could not issue an invoice" });
+      await this.#feedback(request, {
+        status: "error",
+        extraInfo: "the provider could not issue an invoice",
+      });
       return;
     }
     this.#store.update(request.id, {
@@ -290,7 +306,10 @@ export class Provider {
         } else if (job.payBy !== null && nowSec() > job.payBy) {
           this.#store.update(job.id, { state: "expired", error: "not paid in time", finishedAt: nowSec() });
           this.#log(`job ${job.id.slice(0, 12)} expired unpaid`);
-          await this.#feedback(request, { status: "error", extraInfo: "payment not received in time; job dropped" });
+          await this.#feedback(request, {
+            status: "error",
+            extraInfo: "payment not received in time; job dropped",
+          });
         }
       }
     } finally {
@@ -331,7 +350,11 @@ export class Provider {
     for (const job of this.#store.inStates(UNFINISHED_STATES)) {
       const request = this.#requestOf(job);
       if (!request) {
-        this.#store.update(job.id, { state: "failed", error: "stored request no longer parses", finishedAt: nowSec() });
+        this.#store.update(job.id, {
+          state: "failed",
+          error: "stored request no longer parses",
+          finishedAt: nowSec(),
+        });
         continue;
       }
       if (job.state === "delivering") this.#track(this.#deliver(job.id));
@@ -389,7 +412,11 @@ export class Provider {
     }
     clearTimeout(partialTimer);
     if (this.#cancelled.has(id)) {
-      this.#store.update(id, { state: "cancelled", finishedAt: nowSec(), error: "cancelled by the customer" });
+      this.#store.update(id, {
+        state: "cancelled",
+        finishedAt: nowSec(),
+        error: "cancelled by the customer",
+      });
       return;
     }
     if (signal.aborted && this.#stopping) {
@@ -400,13 +427,20 @@ export class Provider {
     const content = resultContent(skill, body, transcript);
     const result = buildJobResult(
       request,
-      { content: JSON.stringify(content), ...(job.priceMsats > 0 ? { amount: { msats: job.priceMsats } } : {}) },
+      {
+        content: JSON.stringify(content),
+        ...(job.priceMsats > 0 ? { amount: { msats: job.priceMsats } } : {}),
+      },
       this.#o.secretKey,
     );
     if (!result.ok) return this.#fail(job, request, `result not built: ${result.error.message}`);
     const errorEvent = content.ok
       ? undefined
-      : buildJobFeedback(request, { status: "error", extraInfo: content.summary.slice(0, 500) }, this.#o.secretKey);
+      : buildJobFeedback(
+          request,
+          { status: "error", extraInfo: content.summary.slice(0, 500) },
+          this.#o.secretKey,
+        );
     this.#store.update(id, {
       state: "delivering",
       ok: content.ok,
@@ -453,7 +487,11 @@ export class Provider {
       const job = this.#store.get(tag[1]);
       if (!job || !isCancellationOf(ev, { id: job.id, customer: job.customer })) continue;
       if (job.state === "awaiting-payment" || job.state === "queued") {
-        this.#store.update(job.id, { state: "cancelled", finishedAt: nowSec(), error: "cancelled by the customer" });
+        this.#store.update(job.id, {
+          state: "cancelled",
+          finishedAt: nowSec(),
+          error: "cancelled by the customer",
+        });
         const i = this.#queue.indexOf(job.id);
         if (i >= 0) this.#queue.splice(i, 1);
         this.#log(`job ${job.id.slice(0, 12)} cancelled by the customer`);

@@ -1,0 +1,2 @@
+export * from "./job-history.ts";
+export * from "./submit.ts";
