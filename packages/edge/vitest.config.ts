@@ -21,6 +21,16 @@ export default defineConfig({
             LOCAL_CONTAINER_HOST: host.url,
             LOCAL_CONTAINER_HOST_TOKEN: host.token,
             STOP_GRACE: "1s",
+            // Keys, egress and credits (test/keys*.test.ts, test/credits*.test.ts): a scripted provider API.
+            PLATFORM_SECRET: "t1:edge-test-platform-secret-0123456789abcdef",
+            ANTHROPIC_UPSTREAM: inject("keysUpstream"),
+            OPENAI_UPSTREAM: `${inject("keysUpstream")}/v1`,
+            PLATFORM_ANTHROPIC_KEY: "sk-ant-good-platform-key-0123456789",
+            EGRESS_URL: "http://edge.test",
+            // Tunnel (test/tunnel*.test.ts): short timers so waiting, grace and heartbeats are testable.
+            TUNNEL_QUEUE_TIMEOUT: "3s",
+            TUNNEL_GRACE: "5s",
+            TUNNEL_HEARTBEAT: "2s",
           },
         },
       };
@@ -28,7 +38,11 @@ export default defineConfig({
   ],
   test: {
     include: ["test/**/*.test.ts"],
-    globalSetup: ["test/support/global-setup.ts"],
+    globalSetup: [
+      "test/support/global-setup.ts",
+      "test/support/keys-upstream.ts",
+      "test/support/tunnel-launcher.ts",
+    ],
     testTimeout: 30_000,
   },
 });

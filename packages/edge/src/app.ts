@@ -2,11 +2,15 @@ import { ErrorCode } from "@openagents/protocol";
 import { Hono } from "hono";
 import type { AppEnv } from "./app-env.ts";
 import { prepare } from "./auth.ts";
+import { egressRoutes } from "./egress.ts";
 import { errorResponse, HttpError } from "./http-error.ts";
 import { openApiDocument } from "./openapi.ts";
 import { containerRoutes } from "./routes/container.ts";
+import { creditRoutes } from "./routes/credits.ts";
+import { keyRoutes } from "./routes/keys.ts";
 import { sessionRoutes } from "./routes/session.ts";
 import { taskRoutes } from "./routes/tasks.ts";
+import { tunnelRoutes } from "./routes/tunnel.ts";
 import { serveWeb } from "./web-fallback.ts";
 
 /**
@@ -33,10 +37,14 @@ export function createApp(): Hono<AppEnv> {
   });
 
   app.get("/api/openapi.json", (c) => c.json(openApiDocument));
+  app.route("/egress", egressRoutes);
   app.use("/api/*", prepare);
   app.route("/api", sessionRoutes);
   app.route("/api", taskRoutes);
   app.route("/api", containerRoutes);
+  app.route("/api", keyRoutes);
+  app.route("/api", creditRoutes);
+  app.route("/api", tunnelRoutes);
 
   app.notFound((c) => {
     const { pathname } = new URL(c.req.url);

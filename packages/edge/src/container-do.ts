@@ -3,8 +3,10 @@ import { type AppError, ErrorCode, err, ok, type Result } from "@openagents/prot
 import { type ContainerBackend, RUNNER_PORT, type StopSignal, selectBackend } from "./container-backend.ts";
 import { randomToken } from "./crypto.ts";
 import { parseDuration } from "./duration.ts";
+import { closeEgress, openEgress, serveEgress } from "./egress.ts";
 import type { Env } from "./env.ts";
 import { errorResponse } from "./http-error.ts";
+import type { Provider } from "./key-store.ts";
 import { pipeWebSocket } from "./websocket-pipe.ts";
 
 /** cold: never started or gone · starting · running: the runner answers · sleeping: stopped when idle. */
@@ -148,7 +150,13 @@ export class ContainerDO extends DurableObject<Env> {
     this.#put("state", "starting");
     this.#put("startedAt", Date.now());
     const started = await backend.start({
-      env: { RUNNER_TOKEN: runnerToken, PORT: String(RUNNER_PORT), OPENAGENTS_CONTAINER: "1" },
+      env: {
+        RUNNER_TOKEN: runnerToken,
+        PORT: String(RUNNER_PORT),
+        OPENAGENTS_CONTAINER: "1",
+        // Model traffic goes out through this edge's /egress with a capability token (egress.ts).
+        ...(await openEgress(this.ctx.storage, this.env, this.#get("name") ?? "")),
+      },
       enableInternet: true,
     });
     if (!started.ok) {
@@ -205,6 +213,7 @@ export class ContainerDO extends DurableObject<Env> {
       this.ctx.storage.kv.delete("startedAt");
     }
     this.ctx.storage.kv.delete("runnerToken");
+    closeEgress(this.ctx.storage);
     this.#put("state", next);
     this.#put("lastStop", reason);
   }
@@ -307,6 +316,11 @@ export class ContainerDO extends DurableObject<Env> {
    * `x-openagents-no-start` header says not to), with the runner's token. Streams and WebSockets
    * count as activity until they close.
    */
+  /** One model call of this user's container through the egress (egress.ts); the key is decrypted only here. */
+  async egress(vendor: Provider, token: string, pathAndQuery: string, request: Request): Promise<Response> {
+    return serveEgress(this.ctx.storage, this.env, vendor, token, pathAndQuery, request);
+  }
+
   override async fetch(request: Request): Promise<Response> {
     this.#remember(request.headers.get(CONTAINER_NAME_HEADER));
     if (request.headers.get(NO_START_HEADER) === "1") {

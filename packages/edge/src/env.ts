@@ -1,9 +1,10 @@
 import type { ContainerDO } from "./container-do.ts";
 import type { KeysCreditsEnv } from "./keys-credits-env.ts";
 import type { TaskDO } from "./task-do.ts";
+import type { TunnelEnv } from "./tunnel-env.ts";
 
 /** The Worker's bindings (wrangler.jsonc) and the variables `openagents up` or a deploy sets. */
-export interface Env extends KeysCreditsEnv {
+export interface Env extends KeysCreditsEnv, TunnelEnv {
   DB: D1Database;
   TASK: DurableObjectNamespace<TaskDO>;
   CONTAINER: DurableObjectNamespace<ContainerDO>;

@@ -27,12 +27,28 @@ export class EventLog {
   }
 
   /** Appends an event with the next seq; `time` defaults to now. */
-  append(body: RunEventBody, time: string = new Date().toISOString()): { event: RunEvent; json: string } {
-    const seq = this.lastSeq + 1;
-    const event = { seq, time, ...body } as RunEvent;
-    const json = JSON.stringify(event);
-    this.#sql.exec("INSERT INTO events (seq, type, json) VALUES (?, ?, ?)", seq, body.type, json);
-    return { event, json };
+  append(body: RunEventBody, time?: string): { event: RunEvent; json: string } {
+    return this.appendMany([{ body, time }])[0]!;
+  }
+
+  /**
+   * Appends events with consecutive seqs after the last one (read once: a burst of runner events
+   * costs one lookup, not one per event); `time` defaults to now. Call it inside a transaction
+   * when the batch must be all or nothing.
+   */
+  appendMany(items: ReadonlyArray<{ body: RunEventBody; time?: string | undefined }>): Array<{
+    event: RunEvent;
+    json: string;
+  }> {
+    let seq = this.lastSeq;
+    const now = new Date().toISOString();
+    return items.map(({ body, time }) => {
+      seq++;
+      const event = { seq, time: time ?? now, ...body } as RunEvent;
+      const json = JSON.stringify(event);
+      this.#sql.exec("INSERT INTO events (seq, type, json) VALUES (?, ?, ?)", seq, body.type, json);
+      return { event, json };
+    });
   }
 
   /** The events after `seq`, oldest first, as their JSON text (what watchers are sent). */

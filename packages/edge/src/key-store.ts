@@ -1,6 +1,6 @@
 import { ErrorCode, err, ok, type Result } from "@openagents/protocol";
+import type { KeyVault } from "./key-vault.ts";
 import { ensureKeysCreditsSchema } from "./keys-credits-schema.ts";
-import { KeyVault } from "./key-vault.ts";
 
 export const PROVIDERS = ["anthropic", "openai"] as const;
 export type Provider = (typeof PROVIDERS)[number];
@@ -90,7 +90,10 @@ export async function listKeys(db: D1Database, userId: string): Promise<MaskedKe
 /** Deletes a user's key; false when the user has no key with that id (another user's included). */
 export async function deleteKey(db: D1Database, userId: string, id: string): Promise<boolean> {
   await ensureKeysCreditsSchema(db);
-  const res = await db.prepare("DELETE FROM provider_keys WHERE id = ? AND user_id = ?").bind(id, userId).run();
+  const res = await db
+    .prepare("DELETE FROM provider_keys WHERE id = ? AND user_id = ?")
+    .bind(id, userId)
+    .run();
   return res.meta.changes > 0;
 }
 
@@ -137,7 +140,8 @@ export async function useKey(
 }
 
 /**
- * Platform secret rotation: re-encrypts every stored key not made with the vault's current secret.
+ * Platform secret rotation: re-encrypts every stored key (of one user, with `userId`) not made with
+ * the vault's current secret.
  * Each row is updated only if its ciphertext is still the one read (a concurrent delete or rotate
  * wins), so it is safe to run while the API serves. Rows that fail to decrypt are counted, not
  * changed, so an operator sees them instead of losing them.
@@ -147,11 +151,17 @@ export async function useKey(
  * const r = await rotateAll(env.DB, vault); // { rotated: 12, failed: 0 }
  * // then PLATFORM_SECRET="k2:<new>"
  */
-export async function rotateAll(db: D1Database, vault: KeyVault): Promise<{ rotated: number; failed: number }> {
+export async function rotateAll(
+  db: D1Database,
+  vault: KeyVault,
+  opts: { userId?: string } = {},
+): Promise<{ rotated: number; failed: number }> {
   await ensureKeysCreditsSchema(db);
   const { results } = await db
-    .prepare("SELECT id, user_id, ciphertext FROM provider_keys WHERE kid <> ?")
-    .bind(vault.currentId)
+    .prepare(
+      "SELECT id, user_id, ciphertext FROM provider_keys WHERE kid <> ?1 AND (?2 IS NULL OR user_id = ?2)",
+    )
+    .bind(vault.currentId, opts.userId ?? null)
     .all<Pick<KeyRow, "id" | "user_id" | "ciphertext">>();
   let rotated = 0;
   let failed = 0;

@@ -128,7 +128,7 @@ export class KeyVault {
     }
     const iv = fromB64url(parts[2]!);
     const ct = fromB64url(parts[3]!);
-    if (!iv || iv.length !== 12 || !ct || ct.length < 16)
+    if (iv?.length !== 12 || !ct || ct.length < 16)
       return err(ErrorCode.Internal, "stored key ciphertext is malformed");
     try {
       const key = await this.#userKey(secret, binding.userId);

@@ -1,5 +1,6 @@
 import { AGENTS, COMPUTE_KINDS, NETWORK_MODES, PHASES, RUN_EVENT_TYPES } from "@openagents/protocol";
 import { TASK_STATUSES } from "./db/tasks.ts";
+import { keysCreditsPaths } from "./openapi-keys-credits.ts";
 
 type Json = Record<string, unknown>;
 
@@ -186,6 +187,7 @@ export const openApiDocument = {
         responses: { "204": { description: "Signed out" } },
       },
     },
+    ...keysCreditsPaths,
     "/api/openapi.json": {
       get: {
         summary: "This document",
@@ -208,6 +210,7 @@ export const openApiDocument = {
       [
         [400, "Bad input (invalid_request, invalid_task)"],
         [401, "Not signed in"],
+        [402, "Insufficient credits or over budget (insufficient_credits)"],
         [404, "No such task (or not yours)"],
         [409, "Not possible in the task's state"],
         [413, "Body larger than 1 MiB"],

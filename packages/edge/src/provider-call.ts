@@ -52,7 +52,8 @@ export async function callProvider(
   const target = `${upstreamBase(env, provider)}${pathAndQuery.startsWith("/") ? "" : "/"}${pathAndQuery}`;
   const headers = new Headers();
   for (const [name, value] of request.headers) {
-    if (!DROP.has(name) && !name.startsWith("cf-") && !name.startsWith("x-openagents-")) headers.set(name, value);
+    if (!DROP.has(name) && !name.startsWith("cf-") && !name.startsWith("x-openagents-"))
+      headers.set(name, value);
   }
   if (provider === "anthropic") headers.set("x-api-key", key);
   else headers.set("authorization", `Bearer ${key}`);
@@ -83,7 +84,13 @@ export async function callProvider(
  */
 export function providerError(provider: Provider, status: number, message: string): Response {
   const type =
-    status === 401 ? "authentication_error" : status === 402 ? "billing_error" : status === 403 ? "permission_error" : "api_error";
+    status === 401
+      ? "authentication_error"
+      : status === 402
+        ? "billing_error"
+        : status === 403
+          ? "permission_error"
+          : "api_error";
   const body =
     provider === "anthropic"
       ? { type: "error", error: { type, message } }
@@ -104,7 +111,8 @@ export async function testProviderKey(
   key: string,
 ): Promise<{ ok: boolean; status: number; message: string }> {
   const path = provider === "anthropic" ? "/v1/models?limit=1" : "/models?limit=1";
-  const headers: Record<string, string> = provider === "anthropic" ? { "anthropic-version": "2023-06-01" } : {};
+  const headers: Record<string, string> =
+    provider === "anthropic" ? { "anthropic-version": "2023-06-01" } : {};
   const res = await callProvider(env, provider, key, path, new Request("http://egress/", { headers }));
   const text = await res.text().catch(() => "");
   if (res.ok) return { ok: true, status: res.status, message: "the provider accepted the key" };

@@ -15,7 +15,7 @@ import {
   type ContainerStatus,
   NO_START_HEADER,
 } from "./container-do.ts";
-import { readSse } from "./sse.ts";
+import { readSseBatches } from "./sse.ts";
 
 /**
  * The runner HTTP API (ARCHITECTURE §4), spoken through a user's ContainerDO, which starts the
@@ -54,8 +54,11 @@ export class RunnerClient {
     return ok({ id: body.id });
   }
 
-  /** `GET /tasks/:id/events?after=N` as a stream of validated RunEvents (runner seqs). */
-  async events(runnerTaskId: string, after: number): Promise<Result<AsyncGenerator<RunEvent>>> {
+  /**
+   * `GET /tasks/:id/events?after=N` as validated RunEvents (runner seqs), in the batches they
+   * arrived in (each non-empty), so a burst is taken into the log in one transaction.
+   */
+  async events(runnerTaskId: string, after: number): Promise<Result<AsyncGenerator<RunEvent[]>>> {
     const res = await this.#call("GET", `/tasks/${encodeURIComponent(runnerTaskId)}/events?after=${after}`, {
       accept: "text/event-stream",
     });
@@ -107,16 +110,20 @@ export class RunnerClient {
   }
 }
 
-async function* parseEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<RunEvent> {
-  for await (const message of readSse(body)) {
-    let json: unknown;
-    try {
-      json = JSON.parse(message.data);
-    } catch {
-      continue; // Not an event (a proxy's or a heartbeat's text): nothing to log.
+async function* parseEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<RunEvent[]> {
+  for await (const messages of readSseBatches(body)) {
+    const events: RunEvent[] = [];
+    for (const message of messages) {
+      let json: unknown;
+      try {
+        json = JSON.parse(message.data);
+      } catch {
+        continue; // Not an event (a proxy's or a heartbeat's text): nothing to log.
+      }
+      const event = parseRunEvent(json);
+      if (event.ok) events.push(event.value);
     }
-    const event = parseRunEvent(json);
-    if (event.ok) yield event.value;
+    if (events.length > 0) yield events;
   }
 }
 

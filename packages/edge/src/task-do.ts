@@ -11,6 +11,7 @@ import {
   type RunEventBody,
   type Task,
 } from "@openagents/protocol";
+import { billTask, type TaskCharge } from "./billing.ts";
 import { isEnded, setTaskStatus, type TaskStatus } from "./db/tasks.ts";
 import type { Env } from "./env.ts";
 import { EventLog } from "./event-log.ts";
@@ -101,6 +102,7 @@ export class TaskDO extends DurableObject<Env> {
   /** Set when `#drive` was asked for while it ran: it goes round once more. */
   #redrive = false;
   #d1: Promise<void> = Promise.resolve();
+  #billing: Promise<void> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -159,20 +161,25 @@ export class TaskDO extends DurableObject<Env> {
     };
   }
 
-  /**
-   * Appends one event and the state change it causes in one transaction, sends it to every
-   * watcher, and mirrors a status change into the D1 index (in order, off the hot path).
-   */
+  /** `#commitMany` of one event. */
   #commit(meta: TaskMeta, body: RunEventBody, time?: string): RunEvent {
+    return this.#commitMany(meta, [{ body, time }])[0]!;
+  }
+
+  /**
+   * Appends events and the state change they cause in one transaction, sends them to every
+   * watcher in order, and mirrors a status change into the D1 index (in order, off the hot path).
+   */
+  #commitMany(meta: TaskMeta, items: ReadonlyArray<{ body: RunEventBody; time?: string | undefined }>) {
     const before = this.#meta()?.status;
-    const { event, json } = this.ctx.storage.transactionSync(() => {
-      const appended = this.#log.append(body, time);
+    const appended = this.ctx.storage.transactionSync(() => {
+      const out = this.#log.appendMany(items);
       this.ctx.storage.kv.put(META, meta);
-      return appended;
+      return out;
     });
     for (const ws of this.ctx.getWebSockets()) {
       try {
-        ws.send(json);
+        for (const { json } of appended) ws.send(json);
       } catch {
         // A watcher that went away; its close handler cleans up.
       }
@@ -183,7 +190,7 @@ export class TaskDO extends DurableObject<Env> {
         .then(() => setTaskStatus(this.env.DB, id, status))
         .catch((e) => console.error(`task ${id}: could not index status ${status}: ${(e as Error).message}`));
     }
-    return event;
+    return appended.map((a) => a.event);
   }
 
   #runner(meta: TaskMeta): RunnerClient {
@@ -221,18 +228,17 @@ export class TaskDO extends DurableObject<Env> {
   async #driveOnce(): Promise<void> {
     let meta = this.#meta();
     if (!meta || isEnded(meta.status)) return;
+    if (meta.task.compute === "tunnel") return this.#driveTunnel(meta);
     const runner = this.#runner(meta);
     if (meta.runnerTaskId === null) {
       meta.status = "provisioning";
       meta.turnStartedAt ??= Date.now();
       this.#commit(meta, { type: "status", phase: "provisioning", message: "starting a container" });
-      const ready = await runner.ensure();
-      meta = this.#meta()!;
-      if (isEnded(meta.status)) return; // Cancelled while the container started.
-      if (!ready.ok) return this.#finish(meta, ready.error);
+      // The submit starts the container when it is not running (and reports why it could not).
       const submitted = await runner.submit(meta.resubmit ?? meta.task);
       meta = this.#meta()!;
       if (isEnded(meta.status)) {
+        // Cancelled while the container started or the runner took the task.
         if (submitted.ok) await runner.cancel(submitted.value.id);
         return;
       }
@@ -244,7 +250,9 @@ export class TaskDO extends DurableObject<Env> {
       // The runner has the env now; the values need not stay in storage.
       delete meta.task.env;
       this.ctx.storage.kv.put(META, meta);
-      await setTaskStatus(this.env.DB, meta.id, "running").catch(() => {});
+      const { id } = meta;
+      // Off the hot path: the index follows, in order with the other status changes.
+      this.#d1 = this.#d1.then(() => setTaskStatus(this.env.DB, id, "running")).catch(() => {});
       if (meta.cancelRequested) await runner.cancel(meta.runnerTaskId);
     }
     await this.#follow(runner);
@@ -263,9 +271,9 @@ export class TaskDO extends DurableObject<Env> {
       const stream = await runner.events(meta.runnerTaskId, meta.cursor);
       if (stream.ok) {
         try {
-          for await (const event of stream.value) {
+          for await (const batch of stream.value) {
             failures = 0;
-            if (this.#ingest(event)) return;
+            if (this.#ingestBatch(batch)) return;
           }
           lastError = {
             code: ErrorCode.RunnerLost,
@@ -306,47 +314,80 @@ export class TaskDO extends DurableObject<Env> {
 
   /** Takes one runner event into the log under this task's own seq; true when it was the result. */
   #ingest(event: RunEvent): boolean {
+    return this.#ingestBatch([event]);
+  }
+
+  /**
+   * Takes runner events (runner seqs, ascending) into the log under this task's own seqs, in one
+   * transaction; events at or before the cursor (taken before a resume) are skipped, and nothing
+   * after a `result` is taken. True when the result was among them.
+   */
+  #ingestBatch(events: readonly RunEvent[]): boolean {
     const meta = this.#meta()!;
-    if (event.seq <= meta.cursor) return false; // Already taken before a resume.
-    const { seq: runnerSeq, time, ...body } = event;
-    meta.cursor = runnerSeq;
-    if (body.type === "usage") {
-      meta.usage.inputTokens += body.inputTokens;
-      meta.usage.outputTokens += body.outputTokens;
-      meta.usage.costUsd += body.costUsd ?? 0;
-    } else if (body.type === "error" && body.code === ErrorCode.Cancelled) {
-      meta.sawCancelled = true;
-    } else if (body.type === "status" && meta.status !== "running") {
-      meta.status = "running";
+    const items: Array<{ body: RunEventBody; time: string }> = [];
+    let ended = false;
+    for (const event of events) {
+      if (event.seq <= meta.cursor) continue;
+      const { seq: runnerSeq, time, ...body } = event;
+      meta.cursor = runnerSeq;
+      items.push({ body, time });
+      if (body.type === "usage") {
+        meta.usage.inputTokens += body.inputTokens;
+        meta.usage.outputTokens += body.outputTokens;
+        meta.usage.costUsd += body.costUsd ?? 0;
+        this.#bill(meta, { usage: body });
+      } else if (body.type === "error" && body.code === ErrorCode.Cancelled) {
+        meta.sawCancelled = true;
+      } else if (body.type === "status" && meta.status !== "running") {
+        meta.status = "running";
+      } else if (body.type === "result") {
+        this.#endTurn(meta, body.ok);
+        const seq = this.#log.lastSeq + items.length;
+        meta.workspaceSeq = seq;
+        meta.result = {
+          ok: body.ok,
+          exitCode: body.exitCode,
+          summary: body.summary,
+          diffstat: body.diffstat,
+          seq,
+        };
+        ended = true;
+        break;
+      }
     }
-    if (body.type !== "result") {
-      this.#commit(meta, body, time);
-      return false;
-    }
-    this.#endTurn(meta, body.ok);
-    const seq = this.#log.lastSeq + 1;
-    meta.workspaceSeq = seq;
-    meta.result = {
-      ok: body.ok,
-      exitCode: body.exitCode,
-      summary: body.summary,
-      diffstat: body.diffstat,
-      seq,
-    };
-    this.#commit(meta, body, time);
-    return true;
+    if (items.length > 0) this.#commitMany(meta, items);
+    return ended;
   }
 
   #endTurn(meta: TaskMeta, succeeded: boolean): void {
     if (meta.turnStartedAt !== null) {
-      meta.usage.containerSeconds += Math.round((Date.now() - meta.turnStartedAt) / 1000);
+      const seconds = Math.round((Date.now() - meta.turnStartedAt) / 1000);
+      meta.usage.containerSeconds += seconds;
       meta.turnStartedAt = null;
+      this.#bill(meta, { seconds });
     }
     meta.status = succeeded
       ? "succeeded"
       : meta.cancelRequested || meta.sawCancelled
         ? "cancelled"
         : "failed";
+  }
+
+  /**
+   * Bills usage to the owner's credits (billing.ts), in order and off the hot path. When the credits
+   * or the budget run out, the running task is stopped with an `insufficient_credits` error.
+   */
+  #bill(meta: TaskMeta, charge: TaskCharge): void {
+    const { id, owner } = meta;
+    this.#billing = this.#billing
+      .then(() => billTask(this.env, owner, id, charge))
+      .then(async (billed) => {
+        const now = this.#meta();
+        if (!billed.exhausted || !now || isEnded(now.status)) return;
+        this.#commit(now, { type: "error", code: ErrorCode.InsufficientCredits, message: billed.message });
+        await this.cancel();
+      })
+      .catch((e) => console.error(`task ${id}: billing failed: ${(e as Error).message}`));
   }
 
   /** Ends the task here (no runner result will come): `error`, then `result{ok:false}`. */
@@ -366,6 +407,7 @@ export class TaskDO extends DurableObject<Env> {
     if (isEnded(meta.status)) return err(ErrorCode.Conflict, `the task already ended (${meta.status})`);
     meta.cancelRequested = true;
     this.ctx.storage.kv.put(META, meta);
+    if (meta.task.compute === "tunnel") return this.#cancelTunnel(meta);
     if (meta.runnerTaskId === null) {
       this.#finish(meta, {
         code: ErrorCode.Cancelled,
@@ -394,6 +436,7 @@ export class TaskDO extends DurableObject<Env> {
       return err(ErrorCode.Conflict, "the task is still running; wait for its result");
     if (meta.task.agent === "shell")
       return err(ErrorCode.InvalidRequest, 'agent "shell" takes no follow-up prompts');
+    if (meta.task.compute === "tunnel") return this.#followUpTunnel(meta, prompt);
     if (meta.runnerTaskId === null && (meta.workspaceSeq ?? null) === null)
       return err(ErrorCode.Conflict, "the task never reached a runner; start a new task");
     if (meta.runnerTaskId !== null) {
@@ -463,6 +506,88 @@ export class TaskDO extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_MS);
     void this.#drive();
     return ok(this.#info(now));
+  }
+
+  // ---- compute "tunnel": the owner's TunnelDO runs the task on one of their machines ----------
+
+  #tunnel(meta: TaskMeta) {
+    return this.env.TUNNEL.get(this.env.TUNNEL.idFromName(meta.owner));
+  }
+
+  /** Hands the task to the owner's TunnelDO (idempotent); its events then arrive by `tunnelIngest`. */
+  async #driveTunnel(meta: TaskMeta): Promise<void> {
+    if (meta.runnerTaskId !== null) return;
+    const queued = await this.#tunnel(meta).submit(meta.id, meta.task);
+    const now = this.#meta()!;
+    if (isEnded(now.status)) return;
+    if (!queued.ok) return this.#finish(now, queued.error);
+    now.runnerTaskId = now.id;
+    // The TunnelDO keeps the task until a machine has it; the values need not stay here.
+    delete now.task.env;
+    this.ctx.storage.kv.put(META, now);
+  }
+
+  async #cancelTunnel(meta: TaskMeta): Promise<Result<TaskInfo>> {
+    const sent = await this.#tunnel(meta).cancel(meta.id);
+    const now = this.#meta()!;
+    if (!sent.ok && !isEnded(now.status))
+      this.#finish(now, { code: ErrorCode.Cancelled, message: `cancelled (${sent.error.message})` });
+    return ok(this.#info(this.#meta()!));
+  }
+
+  /** The turn is marked running before the machine hears of it, so its first events are taken. */
+  async #followUpTunnel(meta: TaskMeta, prompt: string): Promise<Result<TaskInfo>> {
+    const { status, result, turnStartedAt, cancelRequested, sawCancelled } = meta;
+    // No turnStartedAt: the user's own machine holds no container, so no container seconds are billed.
+    const turn = { status: "running" as const, result: null };
+    this.ctx.storage.kv.put(META, Object.assign(meta, turn, { cancelRequested: false, sawCancelled: false }));
+    const sent = await this.#tunnel(meta).followUp(meta.id, prompt);
+    const now = this.#meta()!;
+    if (!sent.ok) {
+      this.ctx.storage.kv.put(
+        META,
+        Object.assign(now, { status, result, turnStartedAt, cancelRequested, sawCancelled }),
+      );
+      return sent;
+    }
+    this.#d1 = this.#d1.then(() => setTaskStatus(this.env.DB, now.id, "running")).catch(() => {});
+    await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_MS);
+    return ok(this.#info(now));
+  }
+
+  /** From the TunnelDO: a status line (waiting for a machine, on machine X). */
+  async tunnelStatus(phase: "queued" | "provisioning", message: string): Promise<void> {
+    const meta = this.#meta();
+    if (!meta || isEnded(meta.status)) return;
+    if (phase === "provisioning") meta.status = "provisioning";
+    this.#commit(meta, { type: "status", phase, message });
+  }
+
+  /**
+   * From the TunnelDO: a machine's events (runner seqs). Seqs already taken are skipped (a resend
+   * after a reconnect); a gap is refused with the seq to resend after. `cursor` is what is stored.
+   */
+  async tunnelIngest(events: RunEvent[]): Promise<{ cursor: number; ended: boolean; refused?: string }> {
+    let meta = this.#meta();
+    if (!meta) return { cursor: 0, ended: true, refused: "no such task" };
+    for (const event of events) {
+      meta = this.#meta()!;
+      if (event.seq <= meta.cursor) continue;
+      if (isEnded(meta.status)) return { cursor: meta.cursor, ended: true, refused: "the task has ended" };
+      if (event.seq !== meta.cursor + 1) {
+        const refused = `out-of-order seq: expected ${meta.cursor + 1}, got ${event.seq}`;
+        return { cursor: meta.cursor, ended: false, refused };
+      }
+      this.#ingest(event);
+    }
+    meta = this.#meta()!;
+    return { cursor: meta.cursor, ended: isEnded(meta.status) };
+  }
+
+  /** From the TunnelDO: the task ends here (queue timeout, machine lost or refused it). */
+  async tunnelFail(error: AppError): Promise<void> {
+    const meta = this.#meta();
+    if (meta && !isEnded(meta.status)) this.#finish(meta, error);
   }
 
   /** Watchdog: picks the task up again after the object was evicted mid-task. */

@@ -69,6 +69,8 @@ export async function startTestProvider(
   const store = opts.store ?? JobStore.open(path.join(dir, "provider.sqlite"));
   const secretKey = opts.secretKey ?? generateSecretKey();
   const logs: string[] = [];
+  const { wrapRunTask, ...rest } = opts;
+  const runTask = runnerRunTask(manager, workRoot);
   const provider = new Provider({
     skills: ["compute"],
     kinds: { ...DEFAULT_JOB_KINDS },
@@ -77,8 +79,8 @@ export async function startTestProvider(
     paymentPollMs: 300,
     backoff: { initialMs: 100, maxMs: 1_000 },
     log: (l) => logs.push(l),
-    runTask: runnerRunTask(manager, workRoot),
-    ...opts,
+    runTask: wrapRunTask ? wrapRunTask(runTask) : runTask,
+    ...rest,
     secretKey,
     store,
   });

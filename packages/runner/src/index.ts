@@ -7,4 +7,5 @@ export * from "./sandbox.ts";
 export * from "./server.ts";
 export * from "./task-manager.ts";
 export * from "./task-runner.ts";
+export * from "./tunnel/index.ts";
 export * from "./workspace.ts";

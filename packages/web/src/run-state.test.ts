@@ -147,15 +147,12 @@ describe("RunState", () => {
     expect(run.usage.reports).toBe(2);
   });
 
-  it("takes 50,000 log events quickly and keeps memory bounded by its capacity", () => {
+  it("takes 50,000 log events and keeps memory bounded by its capacity", () => {
     const run = new RunState(20_000);
-    const t0 = performance.now();
     for (let i = 1; i <= 50_000; i++) run.accept(at(i, { type: "log", stream: "stdout", text: `line ${i}` }));
-    const ms = performance.now() - t0;
     expect(run.lastSeq).toBe(50_000);
     expect(run.logs.length).toBeLessThanOrEqual(20_000);
     expect(run.logs.length + run.logs.dropped).toBe(50_000);
     expect(run.logs.at(run.logs.length - 1)?.text).toBe("line 50000");
-    expect(ms).toBeLessThan(2000);
   });
 });

@@ -48,9 +48,19 @@ runner process. Ctrl-C stops all of it. State survives restarts.`,
       });
       stops.unshift(() => host.close());
       const envFile = path.join(state, "edge.env");
+      const platformSecret = await localSecret(path.join(state, "platform-secret"));
       await writeFile(
         envFile,
-        `LOCAL_TOKEN=${token}\nLOCAL_CONTAINER_HOST=${host.url}\nLOCAL_CONTAINER_HOST_TOKEN=${hostToken}\n`,
+        [
+          `LOCAL_TOKEN=${token}`,
+          `LOCAL_CONTAINER_HOST=${host.url}`,
+          `LOCAL_CONTAINER_HOST_TOKEN=${hostToken}`,
+          // Encrypts stored API keys at rest (key id "local"); kept in the state dir so they survive restarts.
+          `PLATFORM_SECRET=local:${platformSecret}`,
+          // Where containers send model traffic for users with a stored key (the edge's egress route).
+          `EGRESS_URL=http://127.0.0.1:${port}`,
+          "",
+        ].join("\n"),
         { mode: 0o600 },
       );
       await chmod(envFile, 0o600);
@@ -145,6 +155,15 @@ async function startEgress(
     out.OPENAI_API_KEY = proxy.token;
   }
   return out;
+}
+
+/** A random secret created once (mode 0600) and reused on every start. */
+async function localSecret(file: string): Promise<string> {
+  const existing = (await readFile(file, "utf8").catch(() => "")).trim();
+  if (existing) return existing;
+  const secret = randomBytes(32).toString("base64url");
+  await writeFile(file, `${secret}\n`, { mode: 0o600 });
+  return secret;
 }
 
 /** The generated local token, created once with mode 0600 so restarts keep the same login. */

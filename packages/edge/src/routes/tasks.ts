@@ -2,6 +2,7 @@ import { ErrorCode, MAX_PROMPT_CHARS, parseTask, type Result } from "@openagents
 import { Hono } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import { requireUser } from "../auth.ts";
+import { checkTaskStart } from "../billing.ts";
 import { isTaskId, newTaskId } from "../crypto.ts";
 import { getOwnedTask, insertTask, listTasks, type TaskRow, titleOf } from "../db/tasks.ts";
 import type { Env } from "../env.ts";
@@ -42,15 +43,21 @@ async function ownedTask(env: Env, id: string, owner: string): Promise<TaskRow> 
 taskRoutes.post("/task/start", requireUser, async (c) => {
   const task = unwrap(parseTask(unwrap(await readJson(c.req.raw))));
   const compute = task.compute ?? "cloud";
-  if (compute !== "cloud") {
+  if (compute === "market") {
     throw new HttpError(
       ErrorCode.InvalidTask,
-      `compute "${compute}" is not available on this server yet; use "cloud"`,
-      {
-        path: "compute",
-      },
+      'compute "market" is not started here (use openagents job submit); use "cloud" or "tunnel"',
+      { path: "compute" },
     );
   }
+  if (task.machine !== undefined && compute !== "tunnel") {
+    throw new HttpError(ErrorCode.InvalidTask, 'machine applies only to compute "tunnel"', {
+      path: "machine",
+    });
+  }
+  // Refused before anything starts when the estimate would cross the balance or a budget (402). A
+  // tunnel task runs on the user's own machine with its own keys: nothing to charge.
+  if (compute === "cloud") unwrap(await checkTaskStart(c.env, c.var.user.id, task));
   const id = newTaskId();
   const created = new Date().toISOString();
   const user = c.var.user;

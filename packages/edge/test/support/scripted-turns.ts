@@ -3,7 +3,11 @@ import type { ScriptedTurn } from "../../../runner/test/scripted-anthropic.ts";
 const bash = (command: string): ScriptedTurn => ({
   content: [{ type: "tool_use", name: "Bash", input: { command, description: "edge test step" } }],
 });
-const say = (text: string): ScriptedTurn => ({ content: [{ type: "text", text }], inputTokens: 50, outputTokens: 5 });
+const say = (text: string): ScriptedTurn => ({
+  content: [{ type: "text", text }],
+  inputTokens: 50,
+  outputTokens: 5,
+});
 
 /**
  * What the scripted model answers, in order, to the agent-loop calls of the claude-code tasks of
@@ -22,4 +26,7 @@ export const CLAUDE_TURNS: ScriptedTurn[] = [
   say("Wrote first.txt."),
   bash("cp first.txt again.txt"),
   say("Copied first.txt."),
+  // A patch too big to carry in a new runner task's setup (over 200,000 characters).
+  bash("seq 1 50000 > big.txt"),
+  say("Wrote big.txt."),
 ];

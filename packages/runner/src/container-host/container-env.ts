@@ -83,7 +83,7 @@ export interface ContainerEnvInput {
   runnerToken: string;
   enableInternet: boolean;
   /**
-   * Set by the host for every container, after what the client asked: the egress point for model
+   * Set by the host for every container unless the client asks otherwise: the egress point for model
    * traffic (a loopback key proxy's base URL and capability token), so no real key enters a container.
    */
   egress?: Record<string, string>;
@@ -103,9 +103,10 @@ export function containerEnv(input: ContainerEnvInput): Record<string, string> {
     if (value !== undefined) env[name] = value;
   }
   env.PATH ??= "/usr/local/bin:/usr/bin:/bin";
+  // The host's egress point is a default: the edge passes its own (a user's stored key) and wins.
+  Object.assign(env, input.egress);
   Object.assign(env, input.requested);
   if (input.hostEnv.HOME !== undefined) env.HOME = input.hostEnv.HOME;
-  Object.assign(env, input.egress);
   env.TMPDIR = input.tmpDir;
   env.XDG_STATE_HOME = input.stateDir;
   env.RUNNER_TOKEN = input.runnerToken;

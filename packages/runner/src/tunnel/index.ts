@@ -1,0 +1,3 @@
+export * from "./event-buffer.ts";
+export * from "./tunnel-link.ts";
+export * from "./tunnel-machine.ts";
