@@ -13,7 +13,7 @@
  */
 import { request } from "node:http";
 import type { Task } from "@openagents/protocol";
-import { collect, type EdgeStack, median, percentile, startEdgeStack } from "./edge-stack.ts";
+import { type EdgeStack, median, percentile, startEdgeStack, watchEvents } from "./edge-stack.ts";
 
 const RUNS = Number(process.argv[2] ?? 15);
 const stack = await startEdgeStack();
@@ -24,11 +24,11 @@ const isRunning = (e: { type: string; phase?: string }) => e.type === "status" &
 async function edgeColdStart(s: EdgeStack): Promise<number> {
   const t0 = performance.now();
   const id = await s.startTask(task());
-  const ws = await s.watch(id);
-  await collect(ws, isRunning);
+  const watcher = await watchEvents(s, id);
+  await watcher.until(isRunning);
   const ms = performance.now() - t0;
-  await collect(ws, (e) => e.type === "result").catch(() => {});
-  ws.close();
+  await watcher.until((e) => e.type === "result");
+  watcher.ws.close();
   return ms;
 }
 

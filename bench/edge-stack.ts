@@ -37,8 +37,11 @@ export interface EdgeStack {
   wrangler: ChildProcess;
   /** `POST /api/task/start` → the task id. */
   startTask(task: Task): Promise<string>;
-  /** `GET /api/task/ws/:id?after=N`, open. */
-  watch(id: string, after?: number): Promise<WebSocket>;
+  /**
+   * `GET /api/task/ws/:id?after=N`, open; `onMessage` gets every message's text from the first on
+   * (it is attached before the upgrade completes: messages can arrive with the 101 response).
+   */
+  watch(id: string, onMessage: (text: string) => void, after?: number): Promise<WebSocket>;
   api(pathname: string, init?: { method?: string; body?: unknown }): Promise<Response>;
   /** Pids of the workerd processes under wrangler (the Worker's runtime). */
   workerdPids(): Promise<number[]>;
@@ -58,7 +61,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function startEdgeStack(): Promise<EdgeStack> {
+/** `wranglerArgs`: more arguments for `wrangler dev` (e.g. `--inspector-port N` to profile the Worker). */
+export async function startEdgeStack(opts: { wranglerArgs?: string[] } = {}): Promise<EdgeStack> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), "oa-bench-edge-"));
   const repo = makeBareRepo({ "README.md": "# bench\n", "src/main.ts": "export const x = 1;\n" });
   const token = `oa_${randomBytes(18).toString("base64url")}`;
@@ -94,12 +98,15 @@ export async function startEdgeStack(): Promise<EdgeStack> {
       "--show-interactive-dev-session=false",
       "--log-level",
       "warn",
+      ...(opts.wranglerArgs ?? []),
     ],
     { cwd: EDGE, detached: true, stdio: ["ignore", "pipe", "pipe"] },
   );
   let output = "";
   const keep = (d: Buffer) => {
     output = (output + d.toString()).slice(-4000);
+    // BENCH_VERBOSE=1 shows what the Worker logs.
+    if (process.env.BENCH_VERBOSE) process.stderr.write(d);
   };
   wrangler.stdout?.on("data", keep);
   wrangler.stderr?.on("data", keep);
@@ -155,12 +162,13 @@ export async function startEdgeStack(): Promise<EdgeStack> {
       if (res.status !== 201) throw new Error(`start: ${res.status} ${await res.text()}`);
       return ((await res.json()) as { id: string }).id;
     },
-    watch(id, after = 0) {
+    watch(id, onMessage, after = 0) {
       return new Promise((resolve, reject) => {
         const ws = new WebSocket(`${url.replace("http", "ws")}/api/task/ws/${id}?after=${after}`, {
           headers: { authorization: `Bearer ${token}` },
           perMessageDeflate: false,
         });
+        ws.on("message", (data) => onMessage(String(data)));
         ws.once("open", () => resolve(ws));
         ws.once("error", reject);
       });
@@ -224,17 +232,29 @@ async function stopGroup(child: ChildProcess): Promise<void> {
   }
 }
 
-/** Resolves with the events of a watcher until `until(event)` is true. */
-export function collect(ws: WebSocket, until: (e: RunEvent) => boolean): Promise<RunEvent[]> {
-  return new Promise((resolve, reject) => {
-    const events: RunEvent[] = [];
-    ws.on("message", (data) => {
-      const event = JSON.parse(String(data)) as RunEvent;
-      events.push(event);
-      if (until(event)) resolve(events);
-    });
-    ws.once("close", () => reject(new Error(`watcher closed after ${events.length} events`)));
+/** A watcher of a task that collects its events; `until` resolves once an event matches. */
+export async function watchEvents(stack: EdgeStack, id: string) {
+  const events: RunEvent[] = [];
+  const waiters: Array<{ match: (e: RunEvent) => boolean; resolve: () => void }> = [];
+  const ws = await stack.watch(id, (text) => {
+    const event = JSON.parse(text) as RunEvent;
+    events.push(event);
+    for (const w of waiters.filter((w) => w.match(event))) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
   });
+  return {
+    ws,
+    events,
+    until(match: (e: RunEvent) => boolean): Promise<RunEvent[]> {
+      if (events.some(match)) return Promise.resolve(events);
+      return new Promise((resolve, reject) => {
+        waiters.push({ match, resolve: () => resolve(events) });
+        ws.once("close", () => reject(new Error(`watcher closed after ${events.length} events`)));
+      });
+    },
+  };
 }
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -5,7 +5,7 @@ import { pricesFor } from "./billing.ts";
 import { randomToken, sha256Hex } from "./crypto.ts";
 import { ensureSchema } from "./db/schema.ts";
 import type { Env } from "./env.ts";
-import { PROVIDERS, type Provider, useKey } from "./key-store.ts";
+import { hasKey, PROVIDERS, type Provider, useKey } from "./key-store.ts";
 import { KeyVault } from "./key-vault.ts";
 import { isMetered, Ledger } from "./ledger.ts";
 import { callProvider, providerError } from "./provider-call.ts";
@@ -58,14 +58,27 @@ export async function openEgress(
 ): Promise<Record<string, string>> {
   const base = env.EGRESS_URL?.trim().replace(/\/+$/, "");
   if (!base || !userId) return {};
+  // Only vendors that something here can pay for go through the edge: otherwise the container keeps
+  // the local host's own egress (a key in the environment of `openagents up`). A key stored after
+  // the container started is used from its next start.
+  const vendors: Provider[] = [];
+  for (const vendor of PROVIDERS) {
+    const platformKey = vendor === "anthropic" ? env.PLATFORM_ANTHROPIC_KEY : env.PLATFORM_OPENAI_KEY;
+    if (platformKey || (await hasKey(env.DB, userId, vendor))) vendors.push(vendor);
+  }
+  if (vendors.length === 0) return {};
   const token = `oa-eg.${b64url(userId)}.${randomToken()}`;
   storage.kv.put<EgressGrant>(GRANT, { hash: await sha256Hex(token), userId });
-  return {
-    ANTHROPIC_BASE_URL: `${base}/egress/anthropic`,
-    ANTHROPIC_API_KEY: token,
-    OPENAI_BASE_URL: `${base}/egress/openai`,
-    OPENAI_API_KEY: token,
-  };
+  const vars: Record<string, string> = {};
+  if (vendors.includes("anthropic")) {
+    vars.ANTHROPIC_BASE_URL = `${base}/egress/anthropic`;
+    vars.ANTHROPIC_API_KEY = token;
+  }
+  if (vendors.includes("openai")) {
+    vars.OPENAI_BASE_URL = `${base}/egress/openai`;
+    vars.OPENAI_API_KEY = token;
+  }
+  return vars;
 }
 
 /** Revokes the current grant: the container run ended, so its token opens nothing any more. */

@@ -1,5 +1,8 @@
 import type { RunEvent, RunEventBody } from "@openagents/protocol";
 
+/** Rows per multi-row INSERT: Durable Object SQL allows at most 100 bound parameters per statement. */
+const ROWS_PER_INSERT = 33;
+
 /**
  * A task's RunEvents in its Durable Object's SQLite storage. `seq` is the row's primary key and is
  * assigned here, one more than the last row (read from storage each time, so a rolled-back
@@ -32,9 +35,9 @@ export class EventLog {
   }
 
   /**
-   * Appends events with consecutive seqs after the last one (read once: a burst of runner events
-   * costs one lookup, not one per event); `time` defaults to now. Call it inside a transaction
-   * when the batch must be all or nothing.
+   * Appends events with consecutive seqs after the last one; `time` defaults to now. A burst of
+   * runner events costs one lookup of the last seq and one INSERT per {@link ROWS_PER_INSERT} rows,
+   * not one of each per event. Call it inside a transaction when the batch must be all or nothing.
    */
   appendMany(items: ReadonlyArray<{ body: RunEventBody; time?: string | undefined }>): Array<{
     event: RunEvent;
@@ -42,13 +45,19 @@ export class EventLog {
   }> {
     let seq = this.lastSeq;
     const now = new Date().toISOString();
-    return items.map(({ body, time }) => {
+    const out = items.map(({ body, time }) => {
       seq++;
       const event = { seq, time: time ?? now, ...body } as RunEvent;
-      const json = JSON.stringify(event);
-      this.#sql.exec("INSERT INTO events (seq, type, json) VALUES (?, ?, ?)", seq, body.type, json);
-      return { event, json };
+      return { event, json: JSON.stringify(event) };
     });
+    for (let i = 0; i < out.length; i += ROWS_PER_INSERT) {
+      const rows = out.slice(i, i + ROWS_PER_INSERT);
+      this.#sql.exec(
+        `INSERT INTO events (seq, type, json) VALUES ${rows.map(() => "(?, ?, ?)").join(", ")}`,
+        ...rows.flatMap(({ event, json }) => [event.seq, event.type, json]),
+      );
+    }
+    return out;
   }
 
   /** The events after `seq`, oldest first, as their JSON text (what watchers are sent). */

@@ -1,6 +1,7 @@
 import { AGENTS, COMPUTE_KINDS, NETWORK_MODES, PHASES, RUN_EVENT_TYPES } from "@openagents/protocol";
 import { TASK_STATUSES } from "./db/tasks.ts";
 import { keysCreditsPaths } from "./openapi-keys-credits.ts";
+import { tunnelPaths } from "./openapi-tunnel.ts";
 
 type Json = Record<string, unknown>;
 
@@ -188,6 +189,7 @@ export const openApiDocument = {
       },
     },
     ...keysCreditsPaths,
+    ...tunnelPaths,
     "/api/openapi.json": {
       get: {
         summary: "This document",

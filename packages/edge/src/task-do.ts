@@ -170,8 +170,12 @@ export class TaskDO extends DurableObject<Env> {
    * Appends events and the state change they cause in one transaction, sends them to every
    * watcher in order, and mirrors a status change into the D1 index (in order, off the hot path).
    */
-  #commitMany(meta: TaskMeta, items: ReadonlyArray<{ body: RunEventBody; time?: string | undefined }>) {
-    const before = this.#meta()?.status;
+  #commitMany(
+    meta: TaskMeta,
+    items: ReadonlyArray<{ body: RunEventBody; time?: string | undefined }>,
+    /** The stored status before this change, when the caller knows it (saves reading it again). */
+    before: TaskStatus | undefined = this.#meta()?.status,
+  ) {
     const appended = this.ctx.storage.transactionSync(() => {
       const out = this.#log.appendMany(items);
       this.ctx.storage.kv.put(META, meta);
@@ -324,6 +328,7 @@ export class TaskDO extends DurableObject<Env> {
    */
   #ingestBatch(events: readonly RunEvent[]): boolean {
     const meta = this.#meta()!;
+    const before = meta.status;
     const items: Array<{ body: RunEventBody; time: string }> = [];
     let ended = false;
     for (const event of events) {
@@ -355,7 +360,7 @@ export class TaskDO extends DurableObject<Env> {
         break;
       }
     }
-    if (items.length > 0) this.#commitMany(meta, items);
+    if (items.length > 0) this.#commitMany(meta, items, before);
     return ended;
   }
 

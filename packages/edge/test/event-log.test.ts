@@ -41,6 +41,24 @@ describe("EventLog in a TaskDO's SQLite storage", () => {
     });
   });
 
+  it("appends a burst in multi-row inserts with consecutive seqs, in order, after what is there", async () => {
+    await runInDurableObject(freshTaskObject(), (_obj, state) => {
+      const log = new EventLog(state.storage.sql);
+      log.append({ type: "status", phase: "running" });
+      // 100 rows: more than one INSERT (at most 100 bound parameters per statement).
+      const items = Array.from({ length: 100 }, (_, i) => ({
+        body: { type: "log" as const, stream: "stdout" as const, text: `l${i + 1}` },
+        time: `2026-01-01T00:00:${String(i % 60).padStart(2, "0")}.000Z`,
+      }));
+      const appended = log.appendMany(items);
+      expect(appended.map((a) => a.event.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 2));
+      expect(log.lastSeq).toBe(101);
+      const stored = [...log.after(1)];
+      expect(stored).toEqual(appended.map((a) => a.json));
+      expect(JSON.parse(stored[99]!)).toEqual({ seq: 101, time: items[99]!.time, ...items[99]!.body });
+    });
+  });
+
   it("a failed transaction leaves no gap", async () => {
     await runInDurableObject(freshTaskObject(), (_obj, state) => {
       const log = new EventLog(state.storage.sql);

@@ -1,3 +1,4 @@
+/// <reference path="./tunnel-context.d.ts" />
 import { SELF } from "cloudflare:test";
 import type { EdgeFrame, RunEvent, Task } from "@openagents/protocol";
 import { expect, inject } from "vitest";
@@ -23,7 +24,7 @@ export const tunnelUpgrade = (authorization: string) =>
  */
 export async function scriptedMachine(token: string, hello: Record<string, unknown> = {}) {
   const res = await tunnelUpgrade(`Bearer ${token}`);
-  expect(res.status, await res.clone().text()).toBe(101);
+  if (res.status !== 101) throw new Error(`upgrade refused: ${res.status} ${await res.text()}`);
   const ws = res.webSocket!;
   ws.accept();
   const frames: EdgeFrame[] = [];
@@ -40,12 +41,16 @@ export async function scriptedMachine(token: string, hello: Record<string, unkno
     }
   }, 1000);
   const send = (frame: unknown) => ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
-  const until = async <T extends EdgeFrame>(match: (f: EdgeFrame) => f is T, timeoutMs = 10_000): Promise<T> => {
+  const until = async <T extends EdgeFrame>(
+    match: (f: EdgeFrame) => f is T,
+    timeoutMs = 10_000,
+  ): Promise<T> => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = frames.find(match);
       if (found) return found;
-      if (Date.now() > deadline) throw new Error(`timed out; frames: ${JSON.stringify(frames).slice(0, 2000)}`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out; frames: ${JSON.stringify(frames).slice(0, 2000)}`);
       await new Promise((r) => setTimeout(r, 20));
     }
   };
@@ -78,7 +83,8 @@ export async function scriptedMachine(token: string, hello: Record<string, unkno
       }),
     ackAt: (taskId: string, seq: number, timeoutMs?: number) =>
       until(
-        (f): f is Extract<EdgeFrame, { type: "ack" }> => f.type === "ack" && f.taskId === taskId && f.seq >= seq,
+        (f): f is Extract<EdgeFrame, { type: "ack" }> =>
+          f.type === "ack" && f.taskId === taskId && f.seq >= seq,
         timeoutMs,
       ),
     close: () => {
@@ -144,48 +150,59 @@ export async function realMachine(args: string[]) {
       const side = res.webSocket;
       if (!side) throw new Error(`launcher refused the bridge: ${res.status}`);
       side.accept();
-      const first = await new Promise<string | null>((resolve) => {
-        side.addEventListener("message", (e) => resolve(e.data as string), { once: true });
-        side.addEventListener("close", () => resolve(null), { once: true });
-      });
-      if (first === null || stopped) continue;
-      const { authorization } = JSON.parse(first) as { authorization: string };
-      const upgrade = await tunnelUpgrade(authorization);
-      if (upgrade.status !== 101) {
-        side.close(4401, `edge answered ${upgrade.status}`);
-        continue;
-      }
-      const edge = upgrade.webSocket!;
-      edge.accept();
-      connections++;
-      current = { edge, side };
-      const closed = new Promise<void>((resolve) => {
-        side.addEventListener("message", (e) => {
+      // One listener from the start: frames the machine sends while the edge socket opens must wait, not vanish.
+      const pending: string[] = [];
+      let edge: WebSocket | null = null;
+      let sideClosed: { code: number; reason: string } | null = null;
+      let wake: () => void = () => {};
+      side.addEventListener("message", (e) => {
+        if (edge) {
           try {
             edge.send(e.data as string);
           } catch {
             // The edge side closed.
           }
-        });
-        edge.addEventListener("message", (e) => {
+        } else pending.push(e.data as string);
+        wake();
+      });
+      side.addEventListener("close", (e) => {
+        sideClosed = { code: e.code, reason: e.reason };
+        wake();
+      });
+      while (pending.length === 0 && sideClosed === null) await new Promise<void>((r) => (wake = r));
+      if (pending.length === 0 || stopped) continue;
+      const { authorization } = JSON.parse(pending.shift()!) as { authorization: string };
+      const upgrade = await tunnelUpgrade(authorization);
+      if (upgrade.status !== 101) {
+        side.close(4401, `edge answered ${upgrade.status}`);
+        continue;
+      }
+      const opened = upgrade.webSocket!;
+      opened.accept();
+      connections++;
+      current = { edge: opened, side };
+      const closed = new Promise<void>((resolve) => {
+        opened.addEventListener("message", (e) => {
           try {
             side.send(e.data as string);
           } catch {
             // The machine side closed.
           }
         });
-        const end = (from: WebSocket, to: WebSocket) =>
-          from.addEventListener("close", (e) => {
-            try {
-              to.close(e.code >= 4000 || e.code === 1000 ? e.code : 1011, e.reason);
-            } catch {
-              // Already closed.
-            }
-            resolve();
-          });
-        end(side, edge);
-        end(edge, side);
+        const closeOther = (to: WebSocket, code: number, reason: string) => {
+          try {
+            to.close(code >= 4000 || code === 1000 ? code : 1011, reason);
+          } catch {
+            // Already closed.
+          }
+          resolve();
+        };
+        opened.addEventListener("close", (e) => closeOther(side, e.code, e.reason));
+        side.addEventListener("close", (e) => closeOther(opened, e.code, e.reason));
+        if (sideClosed) closeOther(opened, sideClosed.code, sideClosed.reason);
       });
+      edge = opened;
+      for (const text of pending.splice(0)) opened.send(text);
       await closed;
       current = null;
     }
@@ -203,7 +220,8 @@ export async function realMachine(args: string[]) {
       c.edge.close(1011, "dropped by the test");
       return true;
     },
-    info: () => call(`/machines/${id}`) as Promise<{ running: boolean; exits: Array<number | null>; output: string }>,
+    info: () =>
+      call(`/machines/${id}`) as Promise<{ running: boolean; exits: Array<number | null>; output: string }>,
     kill: () => call(`/machines/${id}/kill`, {}),
     restart: () => call(`/machines/${id}/start`, {}),
     stop: async () => {

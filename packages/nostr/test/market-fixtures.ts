@@ -57,6 +57,8 @@ export async function startTestProvider(
     allowRoot: string;
     skills?: Skill[];
     kinds?: JobKinds;
+    /** Wraps the runner's runTask (benchmarks time it). */
+    wrapRunTask?: (runTask: RunTask) => RunTask;
   },
 ): Promise<TestProvider> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "oa-provider-"));

@@ -149,19 +149,25 @@ export async function startNostrRelay(): Promise<TestRelay> {
 }
 
 /**
- * Starts nostr-sdk's `LocalRelay` on a free port.
+ * Starts nostr-sdk's `LocalRelay` on a free port. Its default write rate limit stays on unless
+ * `noRateLimit` (benchmarks posting hundreds of events).
  *
  * @example
  * const relay = await startLocalRelay();
  */
-export async function startLocalRelay(): Promise<TestRelay> {
+export async function startLocalRelay(opts: { noRateLimit?: boolean } = {}): Promise<TestRelay> {
   const port = await freePort();
   let child: ChildProcess | undefined;
   const relay: TestRelay = {
     name: "nostr-sdk",
     url: `ws://127.0.0.1:${port}`,
     async start() {
-      child = spawn(PYTHON, [join(HERE, "local_relay.py"), String(port)], {
+      const args = [
+        join(HERE, "local_relay.py"),
+        String(port),
+        ...(opts.noRateLimit ? ["--no-rate-limit"] : []),
+      ];
+      child = spawn(PYTHON, args, {
         detached: true,
         stdio: ["pipe", "pipe", "pipe"],
       });

@@ -59,6 +59,9 @@ runner process. Ctrl-C stops all of it. State survives restarts.`,
           `PLATFORM_SECRET=local:${platformSecret}`,
           // Where containers send model traffic for users with a stored key (the edge's egress route).
           `EGRESS_URL=http://127.0.0.1:${port}`,
+          // Stored keys call the same upstreams as this shell's own key proxies would.
+          ...(io.env.ANTHROPIC_BASE_URL ? [`ANTHROPIC_UPSTREAM=${io.env.ANTHROPIC_BASE_URL}`] : []),
+          ...(io.env.OPENAI_BASE_URL ? [`OPENAI_UPSTREAM=${io.env.OPENAI_BASE_URL}`] : []),
           "",
         ].join("\n"),
         { mode: 0o600 },

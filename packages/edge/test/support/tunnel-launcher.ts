@@ -1,20 +1,21 @@
+/// <reference path="../tunnel-context.d.ts" />
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage } from "node:http";
+import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
-import { WebSocket, WebSocketServer } from "ws";
+import type { WebSocketServer as WsServer, WebSocket as WsSocket } from "ws";
 
-declare module "vitest" {
-  interface ProvidedContext {
-    /** Base URL of the tunnel launcher (test/support/tunnel-launcher.ts). */
-    tunnelLauncher: string;
-    /** A directory the launched machines allow with --allow-dir (holds local repos for the tests). */
-    tunnelAllowDir: string;
-  }
-}
+// Loaded with Node's own resolution: the workerd test plugin's conditions would pick ws's browser stub.
+const ws = createRequire(import.meta.url)("ws") as {
+  WebSocket: typeof WsSocket;
+  WebSocketServer: typeof WsServer;
+};
+const { WebSocket, WebSocketServer } = ws;
+type WebSocket = WsSocket;
 
 const MACHINE_MAIN = path.join(import.meta.dirname, "tunnel-machine-main.ts");
 
