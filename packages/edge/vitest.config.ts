@@ -26,7 +26,9 @@ export default defineConfig({
             ANTHROPIC_UPSTREAM: inject("keysUpstream"),
             OPENAI_UPSTREAM: `${inject("keysUpstream")}/v1`,
             PLATFORM_ANTHROPIC_KEY: "sk-ant-good-platform-key-0123456789",
-            EGRESS_URL: "http://edge.test",
+            // No EGRESS_URL: the containers' runners must reach it over real HTTP, and the Worker under test
+            // has no address they can reach; their model egress is the host's (the global setup's scripted
+            // API). The egress tests pass their own EGRESS_URL to openEgress and call /egress through SELF.
             // Tunnel (test/tunnel*.test.ts): short timers so waiting, grace and heartbeats are testable.
             TUNNEL_QUEUE_TIMEOUT: "3s",
             TUNNEL_GRACE: "5s",

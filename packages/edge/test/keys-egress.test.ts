@@ -10,7 +10,9 @@ const ADMIN = { authorization: `Bearer ${env.LOCAL_TOKEN}` };
 
 /** Issues a fresh egress grant in the user's ContainerDO, as a container start does, and returns its env. */
 const grant = (userId: string) =>
-  runInDurableObject(box(userId), (_instance, state) => openEgress(state.storage, env, userId));
+  runInDurableObject(box(userId), (_instance, state) =>
+    openEgress(state.storage, { ...env, EGRESS_URL: "http://edge.test" }, userId),
+  );
 
 /** A model call through the edge egress, as the runner inside a container makes it. */
 async function egressFetch(token: string, tag: string, vendor = "anthropic", path = "/v1/messages") {

@@ -50,7 +50,7 @@ describe("no key ever leaks", () => {
     await w.until((e) => e.type === "status" && e.phase === "running");
     const cap = (
       await runInDurableObject(env.CONTAINER.get(env.CONTAINER.idFromName(user.id)), (_i, state) =>
-        openEgress(state.storage, env, user.id),
+        openEgress(state.storage, { ...env, EGRESS_URL: "http://edge.test" }, user.id),
       )
     ).ANTHROPIC_API_KEY!;
     await keep(

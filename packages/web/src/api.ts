@@ -1,4 +1,5 @@
 import type { AppError, ResultBody, Task, UsageBody } from "@openagents/protocol";
+import type { Machine } from "./machines.ts";
 
 /** A failed API call: the server's `{error:{code,message,path?}}`, or a network failure (`status` 0). */
 export class ApiError extends Error {
@@ -149,7 +150,203 @@ export const api = {
     const state = isObj(data) ? str(data.state) : "";
     return CONTAINER_STATES.includes(state) ? (state as ContainerState) : undefined;
   },
+
+  // ---- My machines (`/api/tunnel/*`) ----
+  async listMachines(): Promise<Machine[]> {
+    const data = await call("GET", "/api/tunnel/machines");
+    return (isObj(data) && Array.isArray(data.machines) ? data.machines : []).map(toMachine);
+  },
+  /** Creates a machine token; its secret and the `openagents connect` command come back this once. */
+  async createMachineToken(init: { label?: string; allowRepos?: string[]; maxTasks?: number }) {
+    const o = obj(await call("POST", "/api/tunnel/tokens", init));
+    return { id: str(o.id), label: str(o.label), token: str(o.token), command: str(o.command) };
+  },
+  revokeMachineToken: (id: string) => call("DELETE", `/api/tunnel/tokens/${enc(id)}`),
+
+  // ---- Model keys (`/api/keys`) ----
+  async listKeys(): Promise<StoredKey[]> {
+    const data = await call("GET", "/api/keys");
+    return (isObj(data) && Array.isArray(data.keys) ? data.keys : []).map(toKey);
+  },
+  addKey: async (body: { provider: string; key: string; label?: string }): Promise<StoredKey> =>
+    toKey(await call("POST", "/api/keys", body)),
+  deleteKey: (id: string) => call("DELETE", `/api/keys/${enc(id)}`),
+  async testKey(id: string): Promise<KeyTest> {
+    const o = obj(await call("POST", `/api/keys/${enc(id)}/test`));
+    return {
+      ok: o.ok === true,
+      status: num(o.status),
+      message: str(o.message),
+      lastUsed: strOrNull(o.lastUsed),
+    };
+  },
+
+  // ---- Credits (`/api/credits`) ----
+  async credits(): Promise<Credits> {
+    const o = obj(await call("GET", "/api/credits"));
+    return {
+      creditsPerUsd: num(o.creditsPerUsd, 1_000_000),
+      balance: num(o.balance),
+      metered: o.metered === true,
+      dailyBudget: numOrNull(o.dailyBudget),
+      weeklyBudget: numOrNull(o.weeklyBudget),
+      spentDay: num(o.spentDay),
+      spentWeek: num(o.spentWeek),
+      spendable: num(o.spendable),
+    };
+  },
+  async spendByTask(): Promise<TaskSpend[]> {
+    const data = await call("GET", "/api/credits/tasks");
+    return (isObj(data) && Array.isArray(data.tasks) ? data.tasks : []).map((raw) => {
+      const o = obj(raw);
+      return {
+        taskId: str(o.taskId),
+        credits: num(o.credits),
+        tokens: num(o.tokens),
+        containerSeconds: num(o.containerSeconds),
+      };
+    });
+  },
+  async setBudget(budget: { daily: number | null; weekly: number | null }) {
+    const o = obj(await call("PUT", "/api/credits/budget", budget));
+    return { daily: numOrNull(o.daily), weekly: numOrNull(o.weekly) };
+  },
+  async prices(): Promise<Prices> {
+    const o = obj(await call("GET", "/api/credits/prices"));
+    const models = isObj(o.models) ? o.models : {};
+    return {
+      creditsPerUsd: num(o.creditsPerUsd, 1_000_000),
+      containerSecond: num(o.containerSecond),
+      models: Object.entries(models).map(([model, raw]) => {
+        const p = obj(raw);
+        return { model, input: num(p.input), output: num(p.output) };
+      }),
+    };
+  },
+  async estimate(task: Task): Promise<CostEstimate> {
+    const o = obj(await call("POST", "/api/credits/estimate", task));
+    const e = obj(o.estimate);
+    const out: CostEstimate = {
+      credits: num(e.credits),
+      containerSeconds: num(e.containerSeconds),
+      inputTokens: num(e.inputTokens),
+      outputTokens: num(e.outputTokens),
+      balance: num(o.balance),
+      spendable: num(o.spendable),
+      metered: o.metered === true,
+      allowed: o.allowed !== false,
+    };
+    if (typeof o.reason === "string") out.reason = o.reason;
+    return out;
+  },
 };
+
+const obj = (v: unknown): Json => (isObj(v) ? v : {});
+const num = (v: unknown, fallback = 0): number =>
+  typeof v === "number" && Number.isFinite(v) ? v : fallback;
+const numOrNull = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
+const strOrNull = (v: unknown): string | null => (typeof v === "string" ? v : null);
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x) => typeof x === "string") : []);
+
+function toMachine(raw: unknown): Machine {
+  const o = obj(raw);
+  const policy = obj(o.policy);
+  const claimed = isObj(o.claimed) ? o.claimed : undefined;
+  return {
+    id: str(o.id),
+    label: str(o.label),
+    name: strOrNull(o.name),
+    connected: o.connected === true,
+    connectedAt: strOrNull(o.connectedAt),
+    lastSeen: strOrNull(o.lastSeen),
+    disconnectedAt: strOrNull(o.disconnectedAt),
+    agents: strings(o.agents),
+    maxTasks: numOrNull(o.maxTasks),
+    running: num(o.running),
+    tasks: strings(o.tasks),
+    claimed: claimed
+      ? {
+          maxTasks: num(claimed.maxTasks),
+          allowRepos: strings(claimed.allowRepos),
+          allowDirs: strings(claimed.allowDirs),
+        }
+      : null,
+    policy: { allowRepos: strings(policy.allowRepos), maxTasks: num(policy.maxTasks) },
+    created: str(o.created),
+    lastUsed: strOrNull(o.lastUsed),
+  };
+}
+
+function toKey(raw: unknown): StoredKey {
+  const o = obj(raw);
+  return {
+    id: str(o.id),
+    provider: str(o.provider),
+    label: str(o.label),
+    last4: str(o.last4),
+    created: str(o.created),
+    lastUsed: strOrNull(o.lastUsed),
+  };
+}
+
+/** A stored model key as the API shows it: never the key, only its last four characters. */
+export interface StoredKey {
+  id: string;
+  provider: string;
+  label: string;
+  last4: string;
+  created: string;
+  lastUsed: string | null;
+}
+
+/** What the provider answered when the key was tried. */
+export interface KeyTest {
+  ok: boolean;
+  status: number;
+  message: string;
+  lastUsed: string | null;
+}
+
+/** Balance and budgets, in credits. */
+export interface Credits {
+  creditsPerUsd: number;
+  balance: number;
+  /** False: this account is not billed (e.g. a self-hosted stack), credits are informational. */
+  metered: boolean;
+  dailyBudget: number | null;
+  weeklyBudget: number | null;
+  spentDay: number;
+  spentWeek: number;
+  /** What can be spent now: the balance, capped by what the budgets leave. */
+  spendable: number;
+}
+
+export interface TaskSpend {
+  taskId: string;
+  credits: number;
+  tokens: number;
+  containerSeconds: number;
+}
+
+export interface Prices {
+  creditsPerUsd: number;
+  containerSecond: number;
+  /** Credits per million tokens, by model id prefix. */
+  models: Array<{ model: string; input: number; output: number }>;
+}
+
+/** `POST /api/credits/estimate`: what a task should cost, and whether it may start. */
+export interface CostEstimate {
+  credits: number;
+  containerSeconds: number;
+  inputTokens: number;
+  outputTokens: number;
+  balance: number;
+  spendable: number;
+  metered: boolean;
+  allowed: boolean;
+  reason?: string;
+}
 
 /** The WebSocket address of a task's event stream, resuming after `after`. */
 export function taskSocketUrl(base: { protocol: string; host: string }, id: string, after: number): string {

@@ -3,7 +3,13 @@ import { parseRoute, routeHref, tokenFromHash } from "./routes.ts";
 
 describe("routes", () => {
   it("parses and formats each page", () => {
-    for (const r of [{ page: "list" }, { page: "new" }, { page: "task", id: "t_0af3" }] as const) {
+    for (const r of [
+      { page: "list" },
+      { page: "new" },
+      { page: "task", id: "t_0af3" },
+      { page: "machines" },
+      { page: "settings" },
+    ] as const) {
       expect(parseRoute(routeHref(r))).toEqual(r);
     }
     expect(parseRoute("")).toEqual({ page: "list" });

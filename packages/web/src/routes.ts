@@ -1,5 +1,10 @@
 /** The app's pages. Hash routes, so the edge can serve `index.html` for `/` alone. */
-export type Route = { page: "list" } | { page: "new" } | { page: "task"; id: string };
+export type Route =
+  | { page: "list" }
+  | { page: "new" }
+  | { page: "task"; id: string }
+  | { page: "machines" }
+  | { page: "settings" };
 
 const TASK_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
@@ -12,6 +17,8 @@ const TASK_ID = /^[A-Za-z0-9_-]{1,128}$/;
 export function parseRoute(hash: string): Route {
   const path = hash.replace(/^#/, "").split("?")[0] ?? "";
   if (path === "/new") return { page: "new" };
+  if (path === "/machines") return { page: "machines" };
+  if (path === "/settings") return { page: "settings" };
   const m = /^\/tasks\/([^/]+)$/.exec(path);
   if (m) {
     const id = decodeURIComponent(m[1]!);
@@ -28,6 +35,10 @@ export function routeHref(route: Route): string {
       return "#/new";
     case "task":
       return `#/tasks/${encodeURIComponent(route.id)}`;
+    case "machines":
+      return "#/machines";
+    case "settings":
+      return "#/settings";
   }
 }
 

@@ -79,6 +79,18 @@ describe("validateForm", () => {
     }
   });
 
+  it("sends a machine name only for My machine", () => {
+    const base = { repo: "/srv/repo", agent: "shell" as const, instructions: "make" };
+    expect(validateForm(form({ ...base, compute: "tunnel", machine: " laptop " })).task).toMatchObject({
+      compute: "tunnel",
+      machine: "laptop",
+    });
+    expect(validateForm(form({ ...base, compute: "tunnel", machine: "" })).task?.machine).toBeUndefined();
+    expect(
+      validateForm(form({ ...base, compute: "cloud", machine: "laptop" })).task?.machine,
+    ).toBeUndefined();
+  });
+
   it("maps nested paths to their form field", () => {
     expect(fieldOf("network.allow[3]")).toBe("network.allow");
     expect(fieldOf("network.mode")).toBe("network.mode");

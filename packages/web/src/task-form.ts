@@ -17,6 +17,8 @@ export interface TaskFormValues {
   instructions: string;
   setup: string;
   compute: ComputeKind;
+  /** For `tunnel`: the name of one of the user's machines, or "" for any connected machine. */
+  machine: string;
   networkMode: NetworkMode;
   /** Domains for `allowlist`, separated by commas, spaces or new lines. */
   allow: string;
@@ -30,6 +32,7 @@ export const emptyForm = (): TaskFormValues => ({
   instructions: "",
   setup: "",
   compute: "cloud",
+  machine: "",
   networkMode: "none",
   allow: "",
   timeoutSec: "",
@@ -42,10 +45,10 @@ export interface ComputeOption {
   available: boolean;
 }
 
-/** Where a task can run. "My machine" (`tunnel`) is listed here once `openagents connect` exists. */
+/** Where a task can run: "My machine" (`tunnel`) is a machine running `openagents connect`. */
 export const COMPUTE_OPTIONS: readonly ComputeOption[] = [
   { value: "cloud", label: "Cloud container", available: true },
-  { value: "tunnel", label: "My machine", available: false },
+  { value: "tunnel", label: "My machine", available: true },
 ];
 
 export const AGENT_LABELS: Record<AgentKind, string> = {
@@ -78,6 +81,8 @@ export function fieldOf(path: string | undefined): string {
 export function toTask(v: TaskFormValues): Record<string, unknown> {
   const task: Record<string, unknown> = { repo: v.repo.trim(), agent: v.agent, compute: v.compute };
   if (v.ref.trim() !== "") task.ref = v.ref.trim();
+  // The edge refuses `machine` on any other compute, so a name left from switching back is dropped.
+  if (v.compute === "tunnel" && v.machine.trim() !== "") task.machine = v.machine.trim();
   if (v.instructions.trim() !== "") task[instructionsPath(v.agent)] = v.instructions;
   if (v.setup.trim() !== "") task.setup = v.setup;
   if (v.networkMode !== "none") {

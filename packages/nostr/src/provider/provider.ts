@@ -380,7 +380,8 @@ export class Provider {
     }
     this.#store.update(id, { state: "running", startedAt: nowSec(), attempts: job.attempts + 1 });
     this.#log(`running job ${id.slice(0, 12)} (${skill}, attempt ${job.attempts + 1})`);
-    await this.#feedback(request, { status: "processing", extraInfo: "started" });
+    // Not awaited: the job does not wait for the relay's OK on its own progress report.
+    this.#track(this.#feedback(request, { status: "processing", extraInfo: "started" }));
 
     const transcript = new JobTranscript();
     const interval = this.#o.partialIntervalMs ?? 2_000;

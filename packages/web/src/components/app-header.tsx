@@ -1,8 +1,15 @@
-import { routeHref } from "../routes.ts";
+import { type Route, routeHref } from "../routes.ts";
 import { ContainerBadge } from "./container-badge.tsx";
 
-/** The top bar: product name (home), the container's state, and the way to start a task. */
-export function AppHeader() {
+const NAV: ReadonlyArray<{ page: "list" | "machines" | "settings"; label: string }> = [
+  { page: "list", label: "Tasks" },
+  { page: "machines", label: "My machines" },
+  { page: "settings", label: "Settings" },
+];
+
+/** The top bar: product name (home), the pages, the container's state, and the way to start a task. */
+export function AppHeader({ route }: { route?: Route }) {
+  const current = route?.page === "task" || route?.page === "new" ? "list" : route?.page;
   return (
     <header class="topbar">
       <a class="brand" href={routeHref({ page: "list" })}>
@@ -11,6 +18,17 @@ export function AppHeader() {
           OpenAgents <span class="brand-sub">Compute</span>
         </span>
       </a>
+      <nav class="topnav" aria-label="Pages">
+        {NAV.map((n) => (
+          <a
+            key={n.page}
+            href={routeHref({ page: n.page })}
+            aria-current={current === n.page ? "page" : undefined}
+          >
+            {n.label}
+          </a>
+        ))}
+      </nav>
       <div class="topbar-right">
         <ContainerBadge />
         <a class="button primary" href={routeHref({ page: "new" })}>

@@ -3,7 +3,9 @@ import { ApiError, api, setUnauthorizedHandler } from "../api.ts";
 import { parseRoute, type Route, tokenFromHash } from "../routes.ts";
 import { AppHeader } from "./app-header.tsx";
 import { LoginView } from "./login-view.tsx";
+import { MachinesPage } from "./machines-page.tsx";
 import { NewTaskForm } from "./new-task-form.tsx";
+import { SettingsPage } from "./settings-page.tsx";
 import { TaskList } from "./task-list.tsx";
 import { TaskView } from "./task-view.tsx";
 
@@ -61,11 +63,13 @@ export function App() {
     return <LoginView error={auth.error} onLoggedIn={() => setAuth({ state: "ready" })} />;
   return (
     <div class="shell">
-      <AppHeader />
+      <AppHeader route={route} />
       <main class="page">
         {route.page === "list" && <TaskList />}
         {route.page === "new" && <NewTaskForm />}
         {route.page === "task" && <TaskView key={route.id} id={route.id} />}
+        {route.page === "machines" && <MachinesPage />}
+        {route.page === "settings" && <SettingsPage />}
       </main>
     </div>
   );

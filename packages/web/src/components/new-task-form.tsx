@@ -1,6 +1,7 @@
 import type { AgentKind, ComputeKind, NetworkMode } from "@openagents/protocol";
 import { useState } from "preact/hooks";
 import { ApiError, api } from "../api.ts";
+import { machineChoices } from "../machines.ts";
 import { routeHref } from "../routes.ts";
 import {
   AGENT_LABELS,
@@ -14,6 +15,8 @@ import {
   type TaskFormValues,
   validateForm,
 } from "../task-form.ts";
+import { usePoll } from "../use-poll.ts";
+import { CostEstimate } from "./cost-estimate.tsx";
 import { Field } from "./field.tsx";
 
 const NETWORK_LABELS: Record<NetworkMode, string> = {
@@ -31,7 +34,15 @@ export function NewTaskForm() {
   const [errors, setErrors] = useState<FieldErrors>({});
   const [checked, setChecked] = useState(false);
   const [busy, setBusy] = useState(false);
-  const [failure, setFailure] = useState<string | undefined>();
+  const [failure, setFailure] = useState<{ message: string; credits?: boolean } | undefined>();
+  const [machines, setMachines] = useState<string[] | undefined>();
+
+  // Only while "My machine" is chosen: which of the user's machines are connected now.
+  usePoll(
+    () => api.listMachines().then((list) => setMachines(machineChoices(list))),
+    5000,
+    values.compute === "tunnel",
+  );
 
   const set = <K extends keyof TaskFormValues>(key: K, value: TaskFormValues[K]) => {
     const next = { ...values, [key]: value };
@@ -62,7 +73,11 @@ export function NewTaskForm() {
         const errs2 = { [field]: err.message };
         setErrors(errs2);
         focusFirstError(errs2);
-      } else setFailure(err instanceof Error ? err.message : String(err));
+      } else
+        setFailure({
+          message: err instanceof Error ? err.message : String(err),
+          credits: err instanceof ApiError && err.code === "insufficient_credits",
+        });
     } finally {
       setBusy(false);
     }
@@ -76,6 +91,7 @@ export function NewTaskForm() {
     "aria-describedby": describedBy(field),
   });
   const computeOptions = COMPUTE_OPTIONS.filter((o) => o.available);
+  const estimateTask = validateForm(values).task;
 
   return (
     <section class="stack narrow">
@@ -137,6 +153,40 @@ export function NewTaskForm() {
             </select>
           </Field>
         </div>
+        {values.compute === "tunnel" && (
+          <Field
+            label="Machine"
+            id={controlId("machine")}
+            error={errors.machine}
+            hint={
+              machines?.length === 0 ? (
+                <>
+                  No machine is connected: the task waits in the queue until one connects.{" "}
+                  <a href={routeHref({ page: "machines" })}>My machines</a>
+                </>
+              ) : (
+                "Any machine: the first connected machine with a free slot that allows this repository."
+              )
+            }
+          >
+            <select
+              {...input("machine")}
+              name="machine"
+              value={values.machine}
+              onChange={(e) => set("machine", e.currentTarget.value)}
+            >
+              <option value="">Any machine</option>
+              {(machines ?? []).map((name) => (
+                <option key={name} value={name}>
+                  {name}
+                </option>
+              ))}
+              {values.machine !== "" && !(machines ?? []).includes(values.machine) && (
+                <option value={values.machine}>{values.machine} (not connected)</option>
+              )}
+            </select>
+          </Field>
+        )}
         <fieldset class="field">
           <legend class="field-label">Agent</legend>
           <div class="segmented" role="radiogroup">
@@ -254,9 +304,18 @@ export function NewTaskForm() {
             {errors[""]}
           </p>
         )}
+        <CostEstimate task={estimateTask} />
         {failure && (
-          <p class="banner banner-bad" role="alert">
-            Could not start the task: {failure}
+          <p class="banner banner-bad" role="alert" data-testid="start-failure">
+            {failure.credits ? (
+              <>
+                <strong>Not enough credits: the task was not started.</strong>{" "}
+                <a href={routeHref({ page: "settings" })}>Credits and budgets</a>
+                <span class="small start-failure-detail">{failure.message}</span>
+              </>
+            ) : (
+              <>Could not start the task: {failure.message}</>
+            )}
           </p>
         )}
         <div class="form-actions">
