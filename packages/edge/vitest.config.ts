@@ -46,5 +46,8 @@ export default defineConfig({
       "test/support/tunnel-launcher.ts",
     ],
     testTimeout: 30_000,
+    // The teardown stops every container (runner process trees, SIGTERM then SIGKILL); vitest's 10 s
+    // default can cut it short under load and leave runners behind.
+    teardownTimeout: 60_000,
   },
 });

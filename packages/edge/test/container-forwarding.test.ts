@@ -17,11 +17,17 @@ async function readRunnerSocket(userId: string, runnerTaskId: string, after: num
   const closed = new Promise<{ code: number; reason: string }>((resolve) => {
     ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason }));
   });
+  let wake = () => {};
   ws.addEventListener("message", (e) => {
     events.push(JSON.parse(e.data as string) as RunEvent);
+    wake();
   });
   ws.accept();
-  return { events, closed };
+  /** Resolves once an event matches. */
+  const until = async (match: (e: RunEvent) => boolean) => {
+    while (!events.some(match)) await new Promise<void>((resolve) => (wake = resolve));
+  };
+  return { events, closed, until };
 }
 
 describe("ContainerDO forwards HTTP and WebSocket to the real runner", () => {
@@ -31,14 +37,15 @@ describe("ContainerDO forwards HTTP and WebSocket to the real runner", () => {
     const submitted = await box.fetch("http://runner/tasks", {
       method: "POST",
       headers: { "content-type": "application/json", [CONTAINER_NAME_HEADER]: user.id },
-      body: JSON.stringify(shellTask("echo ws-one; sleep 0.3; echo ws-two")),
+      body: JSON.stringify(shellTask("echo ws-one; sleep 2; echo ws-two")),
     });
     expect(submitted.status, await submitted.clone().text()).toBe(201);
     const { id } = (await submitted.json()) as { id: string };
 
     const live = await readRunnerSocket(user.id, id, 0);
-    // While the socket is open the container is busy: it must not go to sleep.
-    await new Promise((r) => setTimeout(r, 100));
+    // While the socket is open (the script sleeps between its lines) the container is busy: it must
+    // not go to sleep.
+    await live.until((e) => e.type === "log" && e.text === "ws-one");
     expect((await box.status()).inflight).toBeGreaterThan(0);
     expect(await live.closed).toMatchObject({ code: 1000 });
     const all = live.events;
