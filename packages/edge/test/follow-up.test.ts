@@ -50,6 +50,13 @@ describe("follow-up turns with a real agent", () => {
     expect(filesOf(second)).toEqual(["one.txt", "two.txt"]);
     const turn2 = events.slice(firstLength);
     expect(turn2.some((e) => e.type === "status" && e.phase === "cloning")).toBe(false);
+    // One queued (the runner's, for the follow-up), then running.
+    const statuses = turn2.flatMap((e) => (e.type === "status" ? [[e.phase, e.message]] : []));
+    expect(statuses).toEqual([
+      ["queued", "follow-up"],
+      ["running", undefined],
+      ["finalizing", undefined],
+    ]);
     expect(turn2.some((e) => e.type === "log" && e.text.includes("re-creating"))).toBe(false);
     const info = (await (await api(`/api/tasks/${id}`, { token })).json()) as {
       status: string;
@@ -78,7 +85,9 @@ describe("follow-up turns with a real agent", () => {
       /re-creating the workspace from .*, then applying the last result's patch \(1 file\)/,
     );
     const phases = turn2.flatMap((e) => (e.type === "status" ? [e.phase] : []));
-    expect(phases).toEqual(expect.arrayContaining(["provisioning", "cloning", "setup", "running"]));
+    // One queued, then the new runner's phases; its own opening queued/provisioning are not repeated.
+    expect(phases).toEqual(["queued", "provisioning", "cloning", "setup", "running", "finalizing"]);
+    expect(turn2[1]).toMatchObject({ type: "status", phase: "queued", message: "follow-up" });
     const second = resultsOf(events)[1];
     // `cp first.txt again.txt` only worked because first.txt came back with the patch.
     expect(second).toMatchObject({ ok: true, summary: "Copied first.txt." });
