@@ -276,6 +276,17 @@ export class ContainerDO extends DurableObject<Env> {
     if (await backend.running()) await backend.destroy();
   }
 
+  /**
+   * Stops an idle running container so that its next start picks up changed API keys: the egress
+   * variables a container gets are fixed when it starts. A container with work in flight is left
+   * alone; its next start after that task uses the new keys.
+   */
+  async recycleIfIdle(reason: string): Promise<boolean> {
+    if (this.#get("state") !== "running" || this.#inflight > 0) return false;
+    await this.stop(reason);
+    return true;
+  }
+
   /** Sends a signal to the container's process. */
   async signal(signal: StopSignal): Promise<ContainerStatus> {
     await this.#backend()?.signal(signal);

@@ -77,9 +77,14 @@ const unwrap = <T>(r: Result<T>): T => {
   return r.value;
 };
 
+/** A changed key set takes effect in the user's container from its next start (see `openEgress`). */
+const recycleContainer = (env: Env, userId: string) =>
+  env.CONTAINER.get(env.CONTAINER.idFromName(userId)).recycleIfIdle("API keys changed");
+
 keyRoutes.post("/keys", requireUser, async (c) => {
   const input = parseNewKey(unwrap(await readJson(c.req.raw, 16 * 1024)));
   const masked = await addKey(c.env.DB, vault(c.env), c.var.user.id, input);
+  await recycleContainer(c.env, c.var.user.id);
   return c.json(masked, 201, { location: `/api/keys/${masked.id}` });
 });
 
@@ -90,6 +95,7 @@ keyRoutes.delete("/keys/:id", requireUser, async (c) => {
   if (!isKeyId(id) || !(await deleteKey(c.env.DB, c.var.user.id, id))) {
     throw new HttpError(ErrorCode.NotFound, `no key ${id}`);
   }
+  await recycleContainer(c.env, c.var.user.id);
   return c.body(null, 204);
 });
 
