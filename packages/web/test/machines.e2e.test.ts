@@ -21,7 +21,7 @@ const TOKEN = "oa_machines_e2e_token_0123456789";
 const MODEL_KEY = "sk-ant-machines-e2e-secret-7788";
 const CHROMIUM = "/usr/bin/chromium";
 const ROOT = path.resolve(import.meta.dirname, "../../..");
-const MACHINE_MAIN = path.join(ROOT, "packages/edge/test/support/tunnel-machine-main.ts");
+const CLI = path.join(ROOT, "packages/cli/bin/openagents.js");
 const SHOTS = process.env.WEB_SCREENSHOTS_DIR ?? path.join(tmpdir(), "openagents-web-screenshots");
 
 let stack: LocalStack;
@@ -34,7 +34,7 @@ let machine: { child: ChildProcess; output: string } | undefined;
 function startMachine(url: string, token: string, name: string, allowDir: string) {
   const child = spawn(
     process.execPath,
-    [MACHINE_MAIN, "--url", url, "--token", token, "--name", name, "--allow-dir", allowDir],
+    [CLI, "connect", "--url", url, "--token", token, "--name", name, "--allow-dir", allowDir],
     {
       detached: true,
       stdio: ["ignore", "pipe", "pipe"],

@@ -15,12 +15,15 @@ import {
   UserError,
 } from "../command.ts";
 import { stateDir } from "../paths.ts";
+import { startTunnel, TUNNEL_OPTIONS } from "./connect-tunnel.ts";
 import { ensureSecretKey } from "./keys.ts";
 
-/** One thing `openagents connect` keeps running (NIP-90 provider; the tunnel joins it later). */
+/** One thing `openagents connect` keeps running: the tunnel to the web app, the NIP-90 provider. */
 interface ConnectPart {
   name: string;
   stop(): Promise<void>;
+  /** Resolves when the part ends on its own (the tunnel: 1 when the edge refused the machine). */
+  done?: Promise<number>;
 }
 
 const SKILL_LIST = "compute, code, analysis, docs";
@@ -28,7 +31,7 @@ const SKILL_LIST = "compute, code, analysis, docs";
 /** `openagents connect`: offers this machine's compute, until Ctrl-C. */
 export const connectCommand: Command = {
   path: ["connect"],
-  summary: "Offer this machine's compute: sell coding-agent jobs on Nostr (NIP-90) with --nip90",
+  summary: "Offer this machine's compute: to your web app (--url, --token) and/or on Nostr (--nip90)",
   options: [
     { name: "nip90", type: "boolean", description: "Be a NIP-90 provider (Data Vending Machine)" },
     { name: "skills", type: "string", value: "LIST", description: `Comma-separated skills: ${SKILL_LIST}` },
@@ -78,29 +81,49 @@ export const connectCommand: Command = {
       multiple: true,
       description: "Request kind of a skill, e.g. code=5100",
     },
-    { name: "name", type: "string", value: "TEXT", description: "Name shown in the NIP-89 announcement" },
+    {
+      name: "name",
+      type: "string",
+      value: "TEXT",
+      description: "Name of this machine (in My machines and the NIP-89 announcement)",
+    },
+    // The tunnel mode's own options (--allow-repo and --name mean the same in both modes).
+    ...TUNNEL_OPTIONS.filter((opt) => opt.name !== "allow-repo" && opt.name !== "name"),
   ],
   details: `Examples:
+  openagents connect --url http://localhost:8787 --token oam_… --allow-dir ~/src
   openagents connect --nip90 --skills code,analysis --relay wss://relay.example --price-msats 50000 --nwc "$NWC"
   openagents connect --nip90 --skills compute --relay ws://127.0.0.1:7777 --max-jobs 4
 Jobs run in the local sandbox with the runner; job history and earnings: openagents provider status.
 Local repositories are refused unless an --allow-repo pattern names them (e.g. file:///srv/repos/**).`,
   async handler(o, io) {
     const parts: ConnectPart[] = [];
-    if (!flag(o, "nip90")) throw new UserError("nothing to connect: pass --nip90 to sell jobs on Nostr");
+    const nip90 = flag(o, "nip90");
+    const tunnel = str(o, "url") !== undefined || str(o, "token") !== undefined;
+    if (!nip90 && !tunnel) {
+      throw new UserError(
+        "nothing to connect: pass --url URL --token T to run your web app's tasks here, and/or --nip90 to sell jobs on Nostr",
+      );
+    }
+    let code = 0;
     try {
-      parts.push(await startNip90(o, io));
-      await new Promise<void>((resolve) => {
-        if (io.signal.aborted) return resolve();
-        io.signal.addEventListener("abort", () => resolve(), { once: true });
-      });
+      if (tunnel) parts.push(await startTunnel(o, io));
+      if (nip90) parts.push(await startNip90(o, io));
+      const endedOnItsOwn = parts.flatMap((p) => (p.done ? [p.done] : []));
+      code = await Promise.race([
+        new Promise<number>((resolve) => {
+          if (io.signal.aborted) return resolve(0);
+          io.signal.addEventListener("abort", () => resolve(0), { once: true });
+        }),
+        ...endedOnItsOwn,
+      ]);
     } finally {
       for (const p of parts.reverse()) {
         io.stderr.write(`stopping ${p.name}…\n`);
         await p.stop();
       }
     }
-    return 0;
+    return code;
   },
 };
 
