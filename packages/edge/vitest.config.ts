@@ -1,5 +1,6 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { GITHUB_TEST_CLIENT_ID, GITHUB_TEST_CLIENT_SECRET } from "./test/support/scripted-github.ts";
 
 const here = import.meta.dirname;
 
@@ -33,6 +34,15 @@ export default defineConfig({
             TUNNEL_QUEUE_TIMEOUT: "3s",
             TUNNEL_GRACE: "5s",
             TUNNEL_HEARTBEAT: "2s",
+            // Lightning purchases (test/credits-lightning.test.ts): the NIP-47 wallet double on a real relay.
+            PLATFORM_NWC_URI: inject("nwc").uri,
+            SATS_PER_USD: "1000",
+            // GitHub sign-in (test/github-auth.test.ts): a scripted GitHub on loopback (OAuth and REST API).
+            GITHUB_CLIENT_ID: GITHUB_TEST_CLIENT_ID,
+            GITHUB_CLIENT_SECRET: GITHUB_TEST_CLIENT_SECRET,
+            GITHUB_OAUTH_URL: inject("github"),
+            GITHUB_API_URL: inject("github"),
+            PUBLIC_URL: "http://edge.test",
           },
         },
       };
@@ -44,6 +54,8 @@ export default defineConfig({
       "test/support/global-setup.ts",
       "test/support/keys-upstream.ts",
       "test/support/tunnel-launcher.ts",
+      "test/support/nwc-setup.ts",
+      "test/support/scripted-github.ts",
     ],
     testTimeout: 30_000,
     // The teardown stops every container (runner process trees, SIGTERM then SIGKILL); vitest's 10 s

@@ -7,6 +7,7 @@ import { errorResponse, HttpError } from "./http-error.ts";
 import { openApiDocument } from "./openapi.ts";
 import { containerRoutes } from "./routes/container.ts";
 import { creditRoutes } from "./routes/credits.ts";
+import { githubAuthRoutes } from "./routes/github-auth.ts";
 import { keyRoutes } from "./routes/keys.ts";
 import { sessionRoutes } from "./routes/session.ts";
 import { taskRoutes } from "./routes/tasks.ts";
@@ -40,6 +41,7 @@ export function createApp(): Hono<AppEnv> {
   app.route("/egress", egressRoutes);
   app.use("/api/*", prepare);
   app.route("/api", sessionRoutes);
+  app.route("/api", githubAuthRoutes);
   app.route("/api", taskRoutes);
   app.route("/api", containerRoutes);
   app.route("/api", keyRoutes);

@@ -1,10 +1,11 @@
 import type { ContainerDO } from "./container-do.ts";
+import type { GithubEnv } from "./github-env.ts";
 import type { KeysCreditsEnv } from "./keys-credits-env.ts";
 import type { TaskDO } from "./task-do.ts";
 import type { TunnelEnv } from "./tunnel-env.ts";
 
 /** The Worker's bindings (wrangler.jsonc) and the variables `openagents up` or a deploy sets. */
-export interface Env extends KeysCreditsEnv, TunnelEnv {
+export interface Env extends KeysCreditsEnv, TunnelEnv, GithubEnv {
   DB: D1Database;
   TASK: DurableObjectNamespace<TaskDO>;
   CONTAINER: DurableObjectNamespace<ContainerDO>;

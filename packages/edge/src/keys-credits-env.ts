@@ -25,4 +25,11 @@ export interface KeysCreditsEnv {
   BILLING?: string;
   /** Bearer token of `/api/admin/*` in production (`wrangler secret put ADMIN_TOKEN`); locally LOCAL_TOKEN is accepted. */
   ADMIN_TOKEN?: string;
+  /**
+   * The platform's NIP-47 wallet (`nostr+walletconnect://…`, a secret): Lightning invoices for credit
+   * purchases (lightning.ts). Without it (or SATS_PER_USD) `/api/credits/invoice` answers 500.
+   */
+  PLATFORM_NWC_URI?: string;
+  /** Satoshis per US dollar for Lightning purchases (a positive number, e.g. "1000"). */
+  SATS_PER_USD?: string;
 }

@@ -19,6 +19,21 @@ const idParam = (pattern: string): Json => ({
 const int = { type: "integer", minimum: 0 };
 const budget = { type: ["integer", "null"], minimum: 0, description: "Credits; null: no budget." };
 
+const CreditInvoice: Json = {
+  type: "object",
+  required: ["invoiceId", "bolt11", "amountMsats", "credits", "status", "created", "expiresAt", "settledAt"],
+  properties: {
+    invoiceId: { type: "string", pattern: "^[0-9a-f]{64}$", description: "The payment hash." },
+    bolt11: { type: "string" },
+    amountMsats: int,
+    credits: int,
+    status: { enum: ["pending", "settled", "expired"] },
+    created: { type: "string", format: "date-time" },
+    expiresAt: { type: "string", format: "date-time" },
+    settledAt: { type: ["string", "null"], format: "date-time" },
+  },
+};
+
 const MaskedKey: Json = {
   type: "object",
   required: ["id", "provider", "label", "last4", "created", "lastUsed"],
@@ -216,6 +231,41 @@ export const keysCreditsPaths: Record<string, Json> = {
           },
         }),
         ...errors(400, 401),
+      },
+    },
+  },
+  "/api/credits/invoice": {
+    post: {
+      summary: "Buy credits with Lightning: an invoice from the platform's NWC wallet",
+      operationId: "createCreditInvoice",
+      requestBody: body({
+        type: "object",
+        description: "Exactly one of amountUsd and credits ($0.01 to $1000); SATS_PER_USD sets the rate.",
+        properties: {
+          amountUsd: { type: "number" },
+          credits: { type: "integer" },
+          expirySec: { type: "integer", minimum: 1, maximum: 86_400, default: 3600 },
+        },
+        additionalProperties: false,
+      }),
+      responses: {
+        "201": json(CreditInvoice, "Created"),
+        ...errors(400, 401),
+        "500": { description: "Lightning is not configured, or the wallet failed" },
+        "504": { description: "The wallet did not answer" },
+      },
+    },
+  },
+  "/api/credits/invoice/{id}": {
+    get: {
+      summary: "An invoice's status; credits the user once when it is paid (lookup_invoice)",
+      operationId: "creditInvoice",
+      parameters: [idParam("^[0-9a-f]{64}$")],
+      responses: {
+        "200": json(CreditInvoice),
+        ...errors(401, 404),
+        "500": { description: "Lightning is not configured, or the wallet failed" },
+        "504": { description: "The wallet did not answer" },
       },
     },
   },

@@ -188,6 +188,40 @@ export const openApiDocument = {
         responses: { "204": { description: "Signed out" } },
       },
     },
+    "/api/auth/github/login": {
+      get: {
+        summary: "Sign in with GitHub: redirects to GitHub's authorize page (scope read:user)",
+        description:
+          "Sets a 10-minute HttpOnly SameSite=Lax `oa_oauth_state` cookie holding the OAuth state. " +
+          "404 `not_found` when GitHub login is not configured (no GITHUB_CLIENT_ID).",
+        operationId: "githubLogin",
+        security: [],
+        responses: { "302": { description: "To GitHub's authorize URL" }, ...errors(404) },
+      },
+    },
+    "/api/auth/github/callback": {
+      get: {
+        summary: "GitHub's redirect back: opens a session (oa_session cookie) and redirects to /",
+        description:
+          "Checks `state` against the `oa_oauth_state` cookie (single use), trades `code` for a token, reads " +
+          "the GitHub user and finds or creates the user by GitHub id. The GitHub token is not kept. " +
+          "400 for a missing, mismatched, expired or reused state or a missing code; 401 when GitHub " +
+          "refuses the code or does not return the user.",
+        operationId: "githubCallback",
+        security: [],
+        parameters: [
+          { name: "code", in: "query", schema: { type: "string" } },
+          { name: "state", in: "query", schema: { type: "string" } },
+          {
+            name: "error",
+            in: "query",
+            description: "Set by GitHub when the user declined.",
+            schema: { type: "string" },
+          },
+        ],
+        responses: { "302": { description: "Signed in; to /" }, ...errors(400, 401, 404) },
+      },
+    },
     ...keysCreditsPaths,
     ...tunnelPaths,
     "/api/openapi.json": {

@@ -14,6 +14,7 @@ import type { AgentAdapter, ModelCredentials } from "./agent-adapter.ts";
 import { adapterFor } from "./agent-registry.ts";
 import { EventLog } from "./event-log.ts";
 import { createSandbox, type Sandbox } from "./sandbox.ts";
+import { findSecretFiles, secretFilesWarning } from "./secret-files.ts";
 import type { TaskHandle, TaskState } from "./task-runner.ts";
 import {
   cloneRepo,
@@ -280,6 +281,11 @@ class ManagedTask implements TaskHandle {
     );
     if (!base.ok) return signal.aborted ? { ok: false, error: this.#stopError() } : base;
     this.#base = base.value;
+    // Secret-looking files in the repository are visible to the agent: say so once, by name only.
+    const warning = secretFilesWarning(
+      await findSecretFiles(this.#dirs.work, gitEnv(this.#dirs.home), signal).catch(() => []),
+    );
+    if (warning) this.#emit({ type: "log", stream: "system", text: warning });
     if (this.task.setup) {
       this.#emit({ type: "status", phase: "setup" });
       const exit = await this.#sandbox.run(["bash", "-c", this.task.setup], {

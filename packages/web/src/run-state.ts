@@ -8,6 +8,7 @@ import {
   type UsageBody,
 } from "@openagents/protocol";
 import { LogBuffer } from "./log-buffer.ts";
+import { addWarning, warningOf } from "./warnings.ts";
 
 interface ItemBase {
   seq: number;
@@ -75,6 +76,8 @@ export class RunState {
   version = 0;
   readonly timeline: TimelineItem[] = [];
   readonly logs: LogBuffer;
+  /** Runner warnings (system log lines starting with `warning:`), shown as banners; see warnings.ts. */
+  readonly warnings: string[] = [];
   phase: Phase | undefined;
   /** Phases reached in the current turn, in order. */
   phasesSeen: Phase[] = [];
@@ -128,9 +131,12 @@ export class RunState {
         if (!this.phasesSeen.includes(e.phase)) this.phasesSeen.push(e.phase);
         this.timeline.push({ ...base, kind: "status", phase: e.phase, message: e.message });
         return;
-      case "log":
+      case "log": {
         this.logs.append(e.seq, e.stream, e.text);
+        const warning = warningOf(e.stream, e.text);
+        if (warning !== undefined) addWarning(this.warnings, warning);
         return;
+      }
       case "agent":
         this.#applyAgent(e, base);
         return;

@@ -9,6 +9,7 @@ import { getOwnedTask } from "../db/tasks.ts";
 import { HttpError } from "../http-error.ts";
 import { CREDITS_PER_USD, isMetered, Ledger } from "../ledger.ts";
 import { readJson } from "../read-json.ts";
+import { lightningCreditRoutes } from "./credits-lightning.ts";
 
 /**
  * Credits: balance and budgets, entries, spend per task, an estimate before starting a task, and
@@ -56,6 +57,9 @@ function budget(value: unknown, name: string): number | null | undefined {
   }
   return value;
 }
+
+// Buying credits with Lightning: POST /credits/invoice, GET /credits/invoice/:id.
+creditRoutes.route("/credits", lightningCreditRoutes);
 
 creditRoutes.get("/credits", requireUser, async (c) => {
   const ledger = new Ledger(c.env.DB);

@@ -1,5 +1,5 @@
 import { ErrorCode } from "@openagents/protocol";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { AppEnv } from "../app-env.ts";
 import { requireUser, SESSION_COOKIE } from "../auth.ts";
@@ -23,7 +23,19 @@ sessionRoutes.post("/session", async (c) => {
   }
   const user = await userForToken(c.env.DB, token);
   if (!user) throw new HttpError(ErrorCode.Unauthorized, "the token is not valid");
-  const secret = await createSession(c.env.DB, user.id);
+  await startSession(c, user.id);
+  return c.json({ user });
+});
+
+/**
+ * Opens a browser session for a user and sets its cookie on the response (HttpOnly,
+ * SameSite=Strict): what `POST /api/session` and the GitHub callback do once they know the user.
+ *
+ * @example
+ * await startSession(c, user.id);
+ */
+export async function startSession(c: Context<AppEnv>, userId: string): Promise<void> {
+  const secret = await createSession(c.env.DB, userId);
   setCookie(c, SESSION_COOKIE, secret, {
     httpOnly: true,
     sameSite: "Strict",
@@ -32,8 +44,7 @@ sessionRoutes.post("/session", async (c) => {
     secure: new URL(c.req.url).protocol === "https:",
     maxAge: Math.floor(SESSION_TTL_MS / 1000),
   });
-  return c.json({ user });
-});
+}
 
 sessionRoutes.delete("/session", async (c) => {
   const secret = getCookie(c, SESSION_COOKIE);

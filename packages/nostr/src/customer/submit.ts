@@ -4,9 +4,10 @@ import type { EncryptionScheme } from "../encryption.ts";
 import type { NostrEvent } from "../event.ts";
 import { type CodingJob, codingJobTags, type JobResultContent, parseJobResultContent } from "../job-types.ts";
 import { bolt11AmountMsats, type NwcClient } from "../nip47.ts";
-import { buildJobRequest, JOB_FEEDBACK_KIND, jobResponsesFilter } from "../nip90.ts";
+import { buildJobRequest, JOB_FEEDBACK_KIND } from "../nip90.ts";
 import { type JobFeedback, type JobResult, parseJobFeedback, verifyResultFor } from "../nip90-responses.ts";
 import { RelayPool } from "../relay-pool.ts";
+import { responseHub } from "./response-hub.ts";
 
 /** The wallet call a customer needs (an `NwcClient` fits). */
 export type CustomerWallet = Pick<NwcClient, "payInvoice">;
@@ -178,19 +179,19 @@ function follow(opts: SubmitOptions, request: NostrEvent, pool: RelayPool): Prom
       );
     };
 
-    const sub = pool.subscribe([jobResponsesFilter(request)], {
-      onevent: onEvent,
-      // Publish once the relays hold our subscription, so a fast provider cannot answer unseen.
-      oneose: async () => {
-        const outcomes = await pool.publish(request, { timeoutMs: 5_000, retries: 2 });
-        if (!outcomes.some((o) => o.ok)) {
-          return fail(
-            ErrorCode.Internal,
-            `no relay accepted the request: ${outcomes.map((o) => `${o.relay} ${o.message}`).join("; ")}`,
-          );
-        }
-        opts.onRequest?.(request);
-      },
+    // One shared subscription set for all of this pool's open jobs (relays cap subscriptions).
+    const sub = responseHub(pool, request.kind).watch(request.id, onEvent);
+    // Publish once the relays hold our subscription, so a fast provider cannot answer unseen.
+    void sub.ready.then(async () => {
+      if (settled) return;
+      const outcomes = await pool.publish(request, { timeoutMs: 5_000, retries: 2 });
+      if (!outcomes.some((o) => o.ok)) {
+        return fail(
+          ErrorCode.Internal,
+          `no relay accepted the request: ${outcomes.map((o) => `${o.relay} ${o.message}`).join("; ")}`,
+        );
+      }
+      opts.onRequest?.(request);
     });
   });
 }

@@ -133,6 +133,11 @@ export function TaskView({ id }: { id: string }) {
           {actionError}
         </p>
       )}
+      {run.warnings.map((w) => (
+        <p key={w} class="banner banner-warn" role="alert">
+          <strong>Warning:</strong> {w}
+        </p>
+      ))}
       <PhaseSteps current={run.phase} seen={run.phasesSeen} outcome={run.outcome} />
       <div class="task-grid">
         <div class="task-main">
