@@ -456,6 +456,8 @@ describe.each(["nostr-relay", "nostr-sdk"] as const)("market over %s", (relayNam
     const r = await pending;
     if (!r.ok) throw new Error(`${r.error.message}\n${free.logs.join("\n")}`);
     expect(r.value.content.log).toBe("survived");
+    // The customer can see the result before the provider has read the relay's OK for it.
+    await until("delivery recorded", () => free.store.get(r.value.request.id)?.state === "done");
     expect(free.store.get(r.value.request.id)).toMatchObject({ state: "done", attempts: 1 });
   }, 90_000);
 });
