@@ -1,7 +1,8 @@
 import { accessSync, constants, mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
-import type { AgentContext } from "../agent-adapter.ts";
+import type { AgentContext, AgentOutcome } from "../agent-adapter.ts";
+import { type KeyProxy, startKeyProxy } from "../key-proxy.ts";
 
 /** The task's private HOME and TMPDIR: siblings of the workspace in the task directory, writable in the sandbox. */
 export function taskHomeDirs(workspace: string): { home: string; tmp: string } {
@@ -58,4 +59,56 @@ export class AgentNotInstalledError extends Error {
     super(`${agent} is not installed (ENOENT): add the npm package ${pkg} to the runner`);
     this.name = "AgentNotInstalledError";
   }
+}
+
+/** What a model-calling adapter holds while its CLI runs: the task's key proxy and its own stop. */
+export interface ModelDoor {
+  proxy: KeyProxy;
+  /** Fires on the task's cancel/timeout, and when the adapter stops the agent itself (a refused key). */
+  stop: AbortController;
+  /** Closes the proxy (the door) and detaches from the task's signal. */
+  close(): Promise<void>;
+}
+
+const VENDOR = {
+  anthropic: { name: "Anthropic", variable: "ANTHROPIC_API_KEY" },
+  openai: { name: "OpenAI", variable: "OPENAI_API_KEY" },
+} as const;
+
+/**
+ * Opens the task's door to the model API: a loopback key proxy holding the real key, which the
+ * sandboxed agent reaches with a capability token. Without a key it returns a failed outcome at once,
+ * because the CLIs retry a 401 for minutes.
+ *
+ * @example
+ * const door = await openModelDoor(ctx, "anthropic");
+ * if (!("proxy" in door)) return door;
+ * try { ... } finally { await door.close(); }
+ */
+export async function openModelDoor(
+  ctx: AgentContext,
+  style: "anthropic" | "openai",
+): Promise<ModelDoor | AgentOutcome> {
+  const creds = ctx.credentials;
+  const apiKey = style === "anthropic" ? creds.anthropicApiKey : creds.openaiApiKey;
+  if (!apiKey) {
+    const { name, variable } = VENDOR[style];
+    const summary = `no ${name} API key is configured for this runner: set ${variable} where the runner runs`;
+    ctx.emit({ type: "log", stream: "system", text: summary });
+    return { ok: false, exitCode: null, summary };
+  }
+  const upstream = style === "anthropic" ? creds.anthropicBaseUrl : creds.openaiBaseUrl;
+  const proxy = await startKeyProxy({ style, apiKey, upstream });
+  const stop = new AbortController();
+  const onTaskAbort = () => stop.abort();
+  if (ctx.signal.aborted) stop.abort();
+  else ctx.signal.addEventListener("abort", onTaskAbort, { once: true });
+  return {
+    proxy,
+    stop,
+    async close() {
+      ctx.signal.removeEventListener("abort", onTaskAbort);
+      await proxy.close();
+    },
+  };
 }

@@ -1,6 +1,5 @@
 import type { AgentAdapter, AgentContext, AgentOutcome } from "../agent-adapter.ts";
-import { startKeyProxy } from "../key-proxy.ts";
-import { AgentNotInstalledError, baseAgentEnv, resolvePackageBin } from "./agent-env.ts";
+import { AgentNotInstalledError, baseAgentEnv, openModelDoor, resolvePackageBin } from "./agent-env.ts";
 import { ClaudeStream } from "./claude-stream.ts";
 
 export interface ClaudeCodeOptions {
@@ -33,24 +32,9 @@ export const claudeCodeAdapter: AgentAdapter = createClaudeCodeAdapter();
 async function runClaudeCode(ctx: AgentContext, options: ClaudeCodeOptions): Promise<AgentOutcome> {
   const bin = options.bin ?? resolvePackageBin(PACKAGE, "claude");
   if (!bin) throw new AgentNotInstalledError("Claude Code", PACKAGE);
-  if (!ctx.credentials.anthropicApiKey) {
-    // The proxy would answer 401, but Claude Code retries a 401 ten times over minutes: fail now.
-    const summary =
-      "no Anthropic API key is configured for this runner: set ANTHROPIC_API_KEY where the runner runs";
-    ctx.emit({ type: "log", stream: "system", text: summary });
-    return { ok: false, exitCode: null, summary };
-  }
-
-  const proxy = await startKeyProxy({
-    style: "anthropic",
-    apiKey: ctx.credentials.anthropicApiKey,
-    upstream: ctx.credentials.anthropicBaseUrl,
-  });
-  // Our own stop (a refused key) on top of the task's cancel/timeout.
-  const stop = new AbortController();
-  const onTaskAbort = () => stop.abort();
-  if (ctx.signal.aborted) stop.abort();
-  else ctx.signal.addEventListener("abort", onTaskAbort, { once: true });
+  const door = await openModelDoor(ctx, "anthropic");
+  if (!("proxy" in door)) return door;
+  const { proxy, stop } = door;
 
   const stream = new ClaudeStream();
   let lastStderr = "";
@@ -101,7 +85,6 @@ async function runClaudeCode(ctx: AgentContext, options: ClaudeCodeOptions): Pro
       `Claude Code exited with code ${exit.exitCode ?? exit.signal ?? "unknown"}`;
     return { ok, exitCode: exit.exitCode, summary };
   } finally {
-    ctx.signal.removeEventListener("abort", onTaskAbort);
-    await proxy.close();
+    await door.close();
   }
 }

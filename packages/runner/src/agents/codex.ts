@@ -1,8 +1,13 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import type { AgentAdapter, AgentContext, AgentOutcome } from "../agent-adapter.ts";
-import { startKeyProxy } from "../key-proxy.ts";
-import { AgentNotInstalledError, baseAgentEnv, resolvePackageBin, taskHomeDirs } from "./agent-env.ts";
+import {
+  AgentNotInstalledError,
+  baseAgentEnv,
+  openModelDoor,
+  resolvePackageBin,
+  taskHomeDirs,
+} from "./agent-env.ts";
 import { CodexStream } from "./codex-stream.ts";
 
 export interface CodexOptions {
@@ -35,21 +40,9 @@ export const codexAdapter: AgentAdapter = createCodexAdapter();
 async function runCodex(ctx: AgentContext, options: CodexOptions): Promise<AgentOutcome> {
   const bin = options.bin ?? resolvePackageBin(PACKAGE, "codex");
   if (!bin) throw new AgentNotInstalledError("Codex", PACKAGE);
-  if (!ctx.credentials.openaiApiKey) {
-    const summary =
-      "no OpenAI API key is configured for this runner: set OPENAI_API_KEY where the runner runs";
-    ctx.emit({ type: "log", stream: "system", text: summary });
-    return { ok: false, exitCode: null, summary };
-  }
-  const proxy = await startKeyProxy({
-    style: "openai",
-    apiKey: ctx.credentials.openaiApiKey,
-    upstream: ctx.credentials.openaiBaseUrl,
-  });
-  const stop = new AbortController();
-  const onTaskAbort = () => stop.abort();
-  if (ctx.signal.aborted) stop.abort();
-  else ctx.signal.addEventListener("abort", onTaskAbort, { once: true });
+  const door = await openModelDoor(ctx, "openai");
+  if (!("proxy" in door)) return door;
+  const { proxy, stop } = door;
 
   const stream = new CodexStream({ model: options.model });
   let lastStderr = "";
@@ -108,7 +101,6 @@ async function runCodex(ctx: AgentContext, options: CodexOptions): Promise<Agent
       `Codex exited with code ${exit.exitCode ?? exit.signal ?? "unknown"}`;
     return { ok, exitCode: exit.exitCode, summary };
   } finally {
-    ctx.signal.removeEventListener("abort", onTaskAbort);
-    await proxy.close();
+    await door.close();
   }
 }
