@@ -154,7 +154,12 @@ describe("connect --nip90 · job · provider status", () => {
     expect(bare.code, bare.err).toBe(0);
     expect(bare.out).toMatch(/✓ succeeded/);
 
-    const status = await run(providerStatusCommand, { json: true }, providerEnv);
+    // The customer can see a result before the provider has read the relay's OK and recorded it done.
+    let status = await run(providerStatusCommand, { json: true }, providerEnv);
+    for (let i = 0; i < 100 && JSON.parse(status.out).jobs?.done !== 2; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = await run(providerStatusCommand, { json: true }, providerEnv);
+    }
     expect(JSON.parse(status.out)).toMatchObject({
       status: "online",
       jobs: { done: 2, total: 2 },
