@@ -292,6 +292,9 @@ describe("sandbox: lifecycle", () => {
     });
     while (lines.length === 0 && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 20));
     expect(lines).toEqual(["up"]);
+    // "up" can be printed before both background sleeps have started.
+    while (sleepersWith(marker) < 2 && Date.now() - started < 10_000)
+      await new Promise((r) => setTimeout(r, 20));
     expect(sleepersWith(marker)).toBeGreaterThanOrEqual(2);
     ac.abort();
     const exit = await run;
