@@ -42,6 +42,7 @@ export default defineConfig({
             GITHUB_CLIENT_SECRET: GITHUB_TEST_CLIENT_SECRET,
             GITHUB_OAUTH_URL: inject("github"),
             GITHUB_API_URL: inject("github"),
+            GITHUB_GIT_URL: inject("github"),
             PUBLIC_URL: "http://edge.test",
           },
         },

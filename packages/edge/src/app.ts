@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import type { AppEnv } from "./app-env.ts";
 import { prepare } from "./auth.ts";
 import { egressRoutes } from "./egress.ts";
+import { gitEgressRoutes } from "./git-egress.ts";
 import { errorResponse, HttpError } from "./http-error.ts";
 import { openApiDocument } from "./openapi.ts";
 import { containerRoutes } from "./routes/container.ts";
@@ -38,6 +39,7 @@ export function createApp(): Hono<AppEnv> {
   });
 
   app.get("/api/openapi.json", (c) => c.json(openApiDocument));
+  app.route("/egress/git", gitEgressRoutes);
   app.route("/egress", egressRoutes);
   app.use("/api/*", prepare);
   app.route("/api", sessionRoutes);

@@ -5,6 +5,8 @@ import { randomToken } from "./crypto.ts";
 import { parseDuration } from "./duration.ts";
 import { closeEgress, openEgress, serveEgress } from "./egress.ts";
 import type { Env } from "./env.ts";
+import { type GitEgressRequest, serveGitEgress } from "./git-egress.ts";
+import type { GithubRepo } from "./github-access.ts";
 import { errorResponse } from "./http-error.ts";
 import type { Provider } from "./key-store.ts";
 import { pipeWebSocket } from "./websocket-pipe.ts";
@@ -330,6 +332,17 @@ export class ContainerDO extends DurableObject<Env> {
   /** One model call of this user's container through the egress (egress.ts); the key is decrypted only here. */
   async egress(vendor: Provider, token: string, pathAndQuery: string, request: Request): Promise<Response> {
     return serveEgress(this.ctx.storage, this.env, vendor, token, pathAndQuery, request);
+  }
+
+  /** One git fetch of this user's container through the git egress (git-egress.ts); the GitHub token is decrypted only here. */
+  async gitEgress(
+    token: string,
+    repo: GithubRepo,
+    service: GitEgressRequest["service"],
+    search: string,
+    request: Request,
+  ): Promise<Response> {
+    return serveGitEgress(this.ctx.storage, this.env, { token, repo, service, search, request });
   }
 
   override async fetch(request: Request): Promise<Response> {

@@ -42,9 +42,9 @@ export function egressUserOf(token: string): string | null {
 }
 
 /**
- * Issues a new egress grant for a container run and returns the variables its runner needs:
- * `ANTHROPIC_BASE_URL`/`OPENAI_BASE_URL` pointing at this edge's `/egress/<vendor>` and, as the
- * "API key", a capability token. The runner's own per-task key proxy then forwards the agent's
+ * Issues a new egress grant for a container run and returns the variables its runner needs: a
+ * capability token, the git egress for GitHub fetches, and `ANTHROPIC_BASE_URL`/`OPENAI_BASE_URL`
+ * pointing at this edge's `/egress/<vendor>` with the token as the "API key". The runner's own per-task key proxy then forwards the agent's
  * calls here; the real key is added only by `serveEgress`, outside the container. Without
  * `EGRESS_URL` nothing is issued (the local container host's key proxy, if any, is the egress).
  *
@@ -66,10 +66,13 @@ export async function openEgress(
     const platformKey = vendor === "anthropic" ? env.PLATFORM_ANTHROPIC_KEY : env.PLATFORM_OPENAI_KEY;
     if (platformKey || (await hasKey(env.DB, userId, vendor))) vendors.push(vendor);
   }
-  if (vendors.length === 0) return {};
   const token = `oa-eg.${b64url(userId)}.${randomToken()}`;
   storage.kv.put<EgressGrant>(GRANT, { hash: await sha256Hex(token), userId });
-  const vars: Record<string, string> = {};
+  // GitHub fetches always go through the edge, which adds the user's GitHub token (git-egress.ts).
+  const vars: Record<string, string> = {
+    OPENAGENTS_GIT_EGRESS_URL: `${base}/egress/git`,
+    OPENAGENTS_EGRESS_TOKEN: token,
+  };
   if (vendors.includes("anthropic")) {
     vars.ANTHROPIC_BASE_URL = `${base}/egress/anthropic`;
     vars.ANTHROPIC_API_KEY = token;
@@ -79,6 +82,15 @@ export async function openEgress(
     vars.OPENAI_API_KEY = token;
   }
   return vars;
+}
+
+/** The grant `token` belongs to, when it is the current container run's; else null. */
+export async function egressGrantOf(
+  storage: DurableObjectStorage,
+  token: string,
+): Promise<{ userId: string } | null> {
+  const grant = storage.kv.get<EgressGrant>(GRANT);
+  return grant && grant.hash === (await sha256Hex(token)) ? { userId: grant.userId } : null;
 }
 
 /** Revokes the current grant: the container run ended, so its token opens nothing any more. */
@@ -102,8 +114,8 @@ export async function serveEgress(
   pathAndQuery: string,
   request: Request,
 ): Promise<Response> {
-  const grant = storage.kv.get<EgressGrant>(GRANT);
-  if (!grant || grant.hash !== (await sha256Hex(token))) {
+  const grant = await egressGrantOf(storage, token);
+  if (!grant) {
     return providerError(
       vendor,
       401,

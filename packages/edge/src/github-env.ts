@@ -10,4 +10,13 @@ export interface GithubEnv {
   GITHUB_OAUTH_URL?: string;
   /** Base URL of GitHub's REST API (default `https://api.github.com`). */
   GITHUB_API_URL?: string;
+  /** Base URL git fetches of `github.com` repositories go to from the git egress (default `https://github.com`). */
+  GITHUB_GIT_URL?: string;
+  /**
+   * OAuth scopes asked for (default `read:user`). An OAuth app needs `read:user repo` for private
+   * repositories; a GitHub App ignores scopes (its permissions apply, e.g. Contents: read-only).
+   */
+  GITHUB_SCOPE?: string;
+  /** How long a user's GitHub token is kept and used at most, e.g. "8h" (default; GitHub Apps' own expiry wins when shorter). */
+  GITHUB_TOKEN_TTL?: string;
 }

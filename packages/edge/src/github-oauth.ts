@@ -10,9 +10,13 @@ export interface GithubOauthConfig {
   redirectUri: string;
   oauthUrl: string;
   apiUrl: string;
+  /** Where git fetches of `github.com` repositories go (the git egress). */
+  gitUrl: string;
+  /** Scopes asked for at sign-in. */
+  scope: string;
 }
 
-/** The only scope asked for: reading the profile (id, login, name), nothing of the user's repositories. */
+/** The default scope: reading the profile (id, login, name); `GITHUB_SCOPE` adds `repo` for private repositories. */
 export const GITHUB_SCOPE = "read:user";
 
 const trimSlash = (url: string) => url.replace(/\/+$/, "");
@@ -46,6 +50,8 @@ export function githubConfig(env: GithubEnv, requestUrl: string): Result<GithubO
     redirectUri: `${origin}/api/auth/github/callback`,
     oauthUrl: trimSlash(env.GITHUB_OAUTH_URL || "https://github.com"),
     apiUrl: trimSlash(env.GITHUB_API_URL || "https://api.github.com"),
+    gitUrl: trimSlash(env.GITHUB_GIT_URL || "https://github.com"),
+    scope: env.GITHUB_SCOPE?.trim() || GITHUB_SCOPE,
   });
 }
 
@@ -59,7 +65,7 @@ export function authorizeUrl(config: GithubOauthConfig, state: string): string {
   const url = new URL(`${config.oauthUrl}/login/oauth/authorize`);
   url.searchParams.set("client_id", config.clientId);
   url.searchParams.set("redirect_uri", config.redirectUri);
-  url.searchParams.set("scope", GITHUB_SCOPE);
+  url.searchParams.set("scope", config.scope);
   url.searchParams.set("state", state);
   url.searchParams.set("allow_signup", "true");
   return url.toString();
@@ -70,15 +76,29 @@ const USER_AGENT = "openagents-edge";
 
 const refused = (message: string) => err(ErrorCode.Unauthorized, `GitHub sign-in failed: ${message}`);
 
+/** What GitHub's token endpoint grants: expiring tokens (GitHub Apps) come with a refresh token. */
+export interface GithubGrant {
+  accessToken: string;
+  /** Seconds the access token lives, or null when GitHub does not expire it (OAuth apps). */
+  expiresIn: number | null;
+  refreshToken: string | null;
+  refreshTokenExpiresIn: number | null;
+  scope: string;
+}
+
+const seconds = (value: unknown): number | null =>
+  typeof value === "number" && Number.isFinite(value) && value > 0 ? Math.floor(value) : null;
+
 /**
- * Trades the callback's `code` for an access token (`POST /login/oauth/access_token`). GitHub answers
- * a bad or used code with HTTP 200 and `{error}`, so both the status and the body are checked. The
- * token is returned to the caller only, which uses it once and drops it.
- *
- * @example
- * const token = await exchangeCode(config, code);
+ * One call to `POST /login/oauth/access_token`. GitHub answers a bad code or refresh token with
+ * HTTP 200 and `{error}`, so both the status and the body are checked. Only GitHub's error code
+ * and description are echoed, never the request (it holds the client secret).
  */
-export async function exchangeCode(config: GithubOauthConfig, code: string): Promise<Result<string>> {
+async function tokenRequest(
+  config: GithubOauthConfig,
+  params: Record<string, string>,
+  what: string,
+): Promise<Result<GithubGrant>> {
   let res: Response;
   try {
     res = await fetch(`${config.oauthUrl}/login/oauth/access_token`, {
@@ -91,27 +111,53 @@ export async function exchangeCode(config: GithubOauthConfig, code: string): Pro
       body: new URLSearchParams({
         client_id: config.clientId,
         client_secret: config.clientSecret,
-        code,
-        redirect_uri: config.redirectUri,
+        ...params,
       }),
     });
   } catch (e) {
     return refused(`GitHub's token endpoint could not be reached (${(e as Error).message})`);
   }
-  const body = (await res.json().catch(() => null)) as {
-    access_token?: unknown;
-    error?: unknown;
-    error_description?: unknown;
-  } | null;
-  if (!res.ok || body === null || typeof body.access_token !== "string" || body.access_token === "") {
-    // Only GitHub's error code and description are echoed, never the request (it holds the secret).
+  const body = (await res.json().catch(() => null)) as Record<string, unknown> | null;
+  const accessToken = body?.access_token;
+  if (!res.ok || body === null || typeof accessToken !== "string" || accessToken === "") {
     const reason =
       typeof body?.error === "string"
         ? `${body.error}${typeof body.error_description === "string" ? `: ${body.error_description}` : ""}`
         : `HTTP ${res.status}`;
-    return refused(`GitHub did not accept the authorization code (${reason})`);
+    return refused(`GitHub did not accept the ${what} (${reason})`);
   }
-  return ok(body.access_token);
+  return ok({
+    accessToken,
+    expiresIn: seconds(body.expires_in),
+    refreshToken: typeof body.refresh_token === "string" && body.refresh_token ? body.refresh_token : null,
+    refreshTokenExpiresIn: seconds(body.refresh_token_expires_in),
+    scope: typeof body.scope === "string" ? body.scope : "",
+  });
+}
+
+/**
+ * Trades the callback's `code` for a grant (`POST /login/oauth/access_token`).
+ *
+ * @example
+ * const grant = await exchangeCode(config, code);
+ */
+export function exchangeCode(config: GithubOauthConfig, code: string): Promise<Result<GithubGrant>> {
+  return tokenRequest(config, { code, redirect_uri: config.redirectUri }, "authorization code");
+}
+
+/**
+ * Trades a refresh token for a new grant (GitHub Apps' expiring user tokens); the old refresh token
+ * is spent.
+ *
+ * @example
+ * const grant = await refreshGrant(config, stored.refreshToken);
+ */
+export function refreshGrant(config: GithubOauthConfig, refreshToken: string): Promise<Result<GithubGrant>> {
+  return tokenRequest(
+    config,
+    { grant_type: "refresh_token", refresh_token: refreshToken },
+    "refresh token (sign in with GitHub again)",
+  );
 }
 
 /**

@@ -188,9 +188,24 @@ export const openApiDocument = {
         responses: { "204": { description: "Signed out" } },
       },
     },
+    "/api/auth/github": {
+      get: {
+        summary: "Whether this server offers sign-in with GitHub",
+        operationId: "githubAuthInfo",
+        security: [],
+        responses: {
+          "200": json({
+            type: "object",
+            required: ["configured", "loginUrl"],
+            properties: { configured: { type: "boolean" }, loginUrl: { type: "string" } },
+          }),
+        },
+      },
+    },
     "/api/auth/github/login": {
       get: {
-        summary: "Sign in with GitHub: redirects to GitHub's authorize page (scope read:user)",
+        summary:
+          "Sign in with GitHub: redirects to GitHub's authorize page (scope GITHUB_SCOPE, default read:user)",
         description:
           "Sets a 10-minute HttpOnly SameSite=Lax `oa_oauth_state` cookie holding the OAuth state. " +
           "404 `not_found` when GitHub login is not configured (no GITHUB_CLIENT_ID).",
@@ -204,7 +219,9 @@ export const openApiDocument = {
         summary: "GitHub's redirect back: opens a session (oa_session cookie) and redirects to /",
         description:
           "Checks `state` against the `oa_oauth_state` cookie (single use), trades `code` for a token, reads " +
-          "the GitHub user and finds or creates the user by GitHub id. The GitHub token is not kept. " +
+          "the GitHub user and finds or creates the user by GitHub id. The GitHub token is kept sealed " +
+          "(AES-GCM, per-user key) for at most GITHUB_TOKEN_TTL, used only by the git egress to fetch the " +
+          "user's repositories for their tasks, and never returned. " +
           "400 for a missing, mismatched, expired or reused state or a missing code; 401 when GitHub " +
           "refuses the code or does not return the user.",
         operationId: "githubCallback",

@@ -1,71 +1,23 @@
 /// <reference path="./github-context.d.ts" />
-import { createExecutionContext, SELF, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import migration from "../migrations/0004_github.sql?raw";
 import { createApp } from "../src/app.ts";
 import { GITHUB_SCHEMA } from "../src/db/github.ts";
+import {
+  account,
+  atGithub,
+  cookiePair,
+  dumpD1,
+  edge,
+  github,
+  issuedTokens,
+  rand,
+  signIn,
+  startLogin,
+} from "./github-helpers.ts";
 import { api, newUser } from "./worker-helpers.ts";
-
-const github = () => inject("github");
-const rand = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
-let nextId = 1_000_000 + Math.floor(Math.random() * 1_000_000);
-
-/** Adds an account to the scripted GitHub. */
-async function account(
-  opts: { login?: string; name?: string | null; userStatus?: number; id?: number } = {},
-) {
-  const a = {
-    id: opts.id ?? nextId++,
-    login: opts.login ?? `gh-${rand()}`,
-    name: opts.name === undefined ? "Mona Lisa" : opts.name,
-    userStatus: opts.userStatus,
-  };
-  const res = await fetch(`${github()}/__accounts`, { method: "POST", body: JSON.stringify(a) });
-  expect(res.status).toBe(201);
-  return a;
-}
-
-const edge = (path: string, headers: Record<string, string> = {}) =>
-  SELF.fetch(path.startsWith("http") ? path : `http://edge.test${path}`, { headers, redirect: "manual" });
-
-const cookiePair = (res: Response, name: string): string | null => {
-  for (const c of res.headers.getSetCookie()) {
-    if (c.startsWith(`${name}=`) && !c.startsWith(`${name}=;`)) return c.split(";")[0]!;
-  }
-  return null;
-};
-
-/** `GET /api/auth/github/login`: the authorize URL and the state cookie. */
-async function startLogin() {
-  const res = await edge("/api/auth/github/login");
-  expect(res.status, await res.clone().text()).toBe(302);
-  const location = new URL(res.headers.get("location")!);
-  const stateCookie = res.headers.getSetCookie().find((c) => c.startsWith("oa_oauth_state="))!;
-  return {
-    res,
-    location,
-    stateCookie,
-    pair: stateCookie.split(";")[0]!,
-    state: location.searchParams.get("state")!,
-  };
-}
-
-/** The user signs in at the scripted GitHub as `login`; returns GitHub's redirect back to the callback. */
-async function atGithub(authorize: URL, login: string): Promise<string> {
-  const url = new URL(authorize);
-  url.searchParams.set("test_login", login);
-  const res = await fetch(url, { redirect: "manual" });
-  expect(res.status, await res.clone().text()).toBe(302);
-  return res.headers.get("location")!;
-}
-
-/** The whole round trip as a browser does it; returns the callback's response. */
-async function signIn(login: string) {
-  const start = await startLogin();
-  const back = await atGithub(start.location, login);
-  return edge(back, { cookie: start.pair });
-}
 
 async function expectRefused(res: Response, status: number, code: string, message?: RegExp) {
   const text = await res.text();
@@ -76,21 +28,6 @@ async function expectRefused(res: Response, status: number, code: string, messag
   expect(cookiePair(res, "oa_session")).toBeNull();
   return { body, text };
 }
-
-/** Every string in every row of every table of D1. */
-async function dumpD1(): Promise<string> {
-  const tables = await env.DB.prepare(
-    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'",
-  ).all<{ name: string }>();
-  let out = "";
-  for (const { name } of tables.results) {
-    const rows = await env.DB.prepare(`SELECT * FROM "${name}"`).all();
-    out += `${name}:${JSON.stringify(rows.results)}\n`;
-  }
-  return out;
-}
-
-const issuedTokens = async () => (await (await fetch(`${github()}/__tokens`)).json()) as string[];
 
 describe("sign-in with GitHub", () => {
   it("login redirects to GitHub's authorize URL with the app, callback, scope and a cookie-bound state", async () => {

@@ -16,7 +16,15 @@ afterAll(async () => {
 const provider = generateSecretKey();
 const feedback = (requestId: string, status: string): NostrEvent =>
   finalizeEvent(
-    { kind: 7000, tags: [["e", requestId], ["status", status]], content: "", created_at: nowSec() },
+    {
+      kind: 7000,
+      tags: [
+        ["e", requestId],
+        ["status", status],
+      ],
+      content: "",
+      created_at: nowSec(),
+    },
     provider,
   );
 

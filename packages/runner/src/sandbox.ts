@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { accessSync, constants, statSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { SandboxManager, type SandboxRuntimeConfig } from "@anthropic-ai/sandbox-runtime";
@@ -83,6 +83,17 @@ function findTools(): Tools {
   return { bwrap, socat, sh };
 }
 
+const MAX_SOCKET_PATH_BYTES = 107;
+/** `/claude-socks-<16 hex>.sock`, srt's longest bridge socket name. */
+const BRIDGE_SOCKET_NAME_BYTES = 35;
+
+/** A private directory under /tmp for srt's bridge sockets, removed when this process exits. */
+function shortSocketDir(): string {
+  const dir = mkdtempSync("/tmp/oa-srt-");
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 // SandboxManager is a process-wide singleton: it is initialised once with a policy that allows
 // nothing, and every run brings its own filesystem rules (customConfig) and network allow list
 // (registerCommandNetworkLists under a random id), so concurrent tasks never share a policy.
@@ -99,7 +110,28 @@ function initializeOnce(tools: Tools): Promise<void> {
     if (deps.errors.length > 0)
       throw new SandboxUnavailableError(`${deps.errors.join("; ")}: ${INSTALL_HINT}`);
     const before = new Map(SIGNALS.map((sig) => [sig, process.listeners(sig)]));
-    await SandboxManager.initialize(config);
+    // srt binds its bridge sockets in os.tmpdir(), and a Unix socket path holds at most 107 bytes: a
+    // container's private TMPDIR (state dir + user id) can be longer, so they go to a short one.
+    const tmpdir = process.env.TMPDIR;
+    if (Buffer.byteLength(os.tmpdir()) + BRIDGE_SOCKET_NAME_BYTES > MAX_SOCKET_PATH_BYTES) {
+      process.env.TMPDIR = shortSocketDir();
+    }
+    try {
+      // srt gives its socat bridges 600 ms to create their sockets; a loaded machine can take longer.
+      // It cleans up after a failed attempt, so another one is safe.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await SandboxManager.initialize(config);
+          break;
+        } catch (e) {
+          if (attempt >= 4 || !/bridge/i.test(e instanceof Error ? e.message : "")) throw e;
+          await new Promise((r) => setTimeout(r, 250 * attempt));
+        }
+      }
+    } finally {
+      if (tmpdir === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmpdir;
+    }
     keepDefaultSignalExit(before);
   })().catch((e: unknown) => {
     initialized = undefined;

@@ -20,6 +20,7 @@ import {
   cloneRepo,
   collectChanges,
   createTaskDirs,
+  type GitEgress,
   gitEnv,
   resolveRepo,
   type TaskDirs,
@@ -40,6 +41,8 @@ export interface TaskManagerOptions {
   allowLocalRepo?: (absolutePath: string) => boolean;
   /** False in a container started without internet: a task may then only use network "none". */
   allowNetwork?: boolean;
+  /** Fetches GitHub repositories through the edge's git egress (a container's runner); see workspace.ts. */
+  gitEgress?: GitEgress | undefined;
   /** Adapter lookup; tests may add agents. */
   adapters?: (agent: Task["agent"]) => AgentAdapter;
 }
@@ -276,8 +279,13 @@ class ManagedTask implements TaskHandle {
       phase: "cloning",
       message: this.task.ref ? `${this.task.repo} @ ${this.task.ref}` : this.task.repo,
     });
-    const base = await cloneRepo(url.value, this.task.ref, this.#dirs, signal, (text) =>
-      this.#emit({ type: "log", stream: "system", text }),
+    const base = await cloneRepo(
+      url.value,
+      this.task.ref,
+      this.#dirs,
+      signal,
+      (text) => this.#emit({ type: "log", stream: "system", text }),
+      { gitEgress: this.#opts.gitEgress },
     );
     if (!base.ok) return signal.aborted ? { ok: false, error: this.#stopError() } : base;
     this.#base = base.value;

@@ -70,6 +70,53 @@ const fail = (code: AppError["code"], message: string): { ok: false; error: AppE
 });
 
 /**
+ * A git egress: an HTTP endpoint outside this machine that fetches GitHub repositories with the task
+ * owner's GitHub token (the edge's `/egress/git`), authenticated by the container's capability token.
+ * The runner never holds the GitHub token, and nothing of either is written into the workspace.
+ */
+export interface GitEgress {
+  /** e.g. `https://openagents.example/egress/git`; a GitHub repository is fetched from `<url>/github.com/<owner>/<repo>.git`. */
+  url: string;
+  token: string;
+}
+
+const GITHUB_REPO = /^https:\/\/github\.com\/([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+?)(?:\.git)?\/?$/;
+
+/**
+ * The git egress of a runner from its environment (`OPENAGENTS_GIT_EGRESS_URL`,
+ * `OPENAGENTS_EGRESS_TOKEN`, set by the edge for its containers), or undefined.
+ *
+ * @example
+ * const manager = new TaskManager({ workRoot, credentials, gitEgress: gitEgressFromEnv(process.env) });
+ */
+export function gitEgressFromEnv(env: NodeJS.ProcessEnv): GitEgress | undefined {
+  const url = env.OPENAGENTS_GIT_EGRESS_URL?.trim().replace(/\/+$/, "");
+  const token = env.OPENAGENTS_EGRESS_TOKEN?.trim();
+  return url && token ? { url, token } : undefined;
+}
+
+/**
+ * Where `git fetch` goes for `url`: a GitHub repository through the egress (with the capability token
+ * in an HTTP header scoped to the egress URL, passed in git's environment, never in a config file or
+ * on the command line), anything else as it is.
+ */
+export function routeThroughEgress(
+  url: string,
+  egress: GitEgress | undefined,
+): { fetchUrl: string; env: Record<string, string> } {
+  const m = GITHUB_REPO.exec(url);
+  if (!egress || !m) return { fetchUrl: url, env: {} };
+  return {
+    fetchUrl: `${egress.url}/github.com/${m[1]}/${m[2]}.git`,
+    env: {
+      GIT_CONFIG_COUNT: "1",
+      GIT_CONFIG_KEY_0: `http.${egress.url}/.extraHeader`,
+      GIT_CONFIG_VALUE_0: `Authorization: Bearer ${egress.token}`,
+    },
+  };
+}
+
+/**
  * Fetches exactly `ref` (a branch, tag or commit; default the remote HEAD) with depth 1 into a fresh
  * repository and checks it out detached. Returns the checked-out commit, the base of the patch.
  */
@@ -79,8 +126,10 @@ export async function cloneRepo(
   dirs: TaskDirs,
   signal: AbortSignal,
   onLine: (line: string) => void,
+  opts: { gitEgress?: GitEgress | undefined } = {},
 ): Promise<Result<string>> {
-  const env = gitEnv(dirs.home);
+  const route = routeThroughEgress(url, opts.gitEgress);
+  const env = { ...gitEnv(dirs.home), ...route.env };
   const stderr: string[] = [];
   const progress = progressFilter(onLine);
   const git = async (args: string[], quiet = false) => {
@@ -88,7 +137,11 @@ export async function cloneRepo(
       cwd: dirs.work,
       env,
       signal,
-      onStderrLine: (line) => {
+      onStderrLine: (raw) => {
+        // git names the URL it fetched from; the user knows the repository by its own URL.
+        const line = raw
+          .replaceAll(route.fetchUrl, url)
+          .replaceAll(route.fetchUrl.replace(/\.git$/, ""), url);
         stderr.push(line);
         if (!quiet) progress(line);
       },
@@ -99,7 +152,7 @@ export async function cloneRepo(
   const want = ref ?? "HEAD";
   // Fetched by URL, not through a configured remote: one process less on the cold-start path, and the
   // workspace holds no remote an agent could try to push to.
-  let fetched = await git(["fetch", "--depth", "1", "--no-tags", "--progress", url, want]);
+  let fetched = await git(["fetch", "--depth", "1", "--no-tags", "--progress", route.fetchUrl, want]);
   if (!fetched && !signal.aborted && /^[0-9a-f]{7,40}$/i.test(want)) {
     // Some servers refuse a shallow fetch of a bare commit id; fetch everything and look it up.
     stderr.length = 0;
@@ -107,7 +160,7 @@ export async function cloneRepo(
       "fetch",
       "--no-tags",
       "--progress",
-      "origin",
+      route.fetchUrl,
       "+refs/heads/*:refs/remotes/origin/*",
     ]);
     if (fetched) fetched = await git(["checkout", "-q", "--detach", want]);

@@ -45,10 +45,14 @@ export const runnerServeCommand: Command = {
     const host = str(o, "host") ?? "127.0.0.1";
     const token = str(o, "token") ?? (io.env.RUNNER_TOKEN || undefined);
     const workRoot = path.resolve(io.cwd, str(o, "work-root") ?? path.join(stateDir(io.env), "runner"));
-    const { createRunnerServer, credentialsFromEnv, TaskManager } = await import("@openagents/runner");
+    const { createRunnerServer, credentialsFromEnv, gitEgressFromEnv, TaskManager } = await import(
+      "@openagents/runner"
+    );
     const manager = new TaskManager({
       workRoot,
       credentials: credentialsFromEnv(io.env),
+      // Set by the edge for its containers: GitHub clones use the owner's token, added outside.
+      gitEgress: gitEgressFromEnv(io.env),
       maxConcurrent: intOption(o, "max-tasks", 1, 256) ?? 4,
       cwd: io.cwd,
       // Set by the container host for a container started with enableInternet: false.

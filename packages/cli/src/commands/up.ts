@@ -8,6 +8,17 @@ import { type CliIo, type Command, intOption, str, UserError } from "../command.
 import { configDir, stateDir } from "../paths.ts";
 import { startContainerHost } from "./container-host.ts";
 
+/** Variables `up` hands to the Worker from its own environment (GitHub sign-in and private repositories). */
+const GITHUB_VARS = [
+  "GITHUB_CLIENT_ID",
+  "GITHUB_CLIENT_SECRET",
+  "GITHUB_SCOPE",
+  "GITHUB_TOKEN_TTL",
+  "GITHUB_OAUTH_URL",
+  "GITHUB_API_URL",
+  "GITHUB_GIT_URL",
+] as const;
+
 const packageDir = (name: string) => path.dirname(fileURLToPath(import.meta.resolve(`${name}/package.json`)));
 
 /** `openagents up`: the local stack — the edge Worker in workerd plus the local container host. */
@@ -25,7 +36,10 @@ export const upCommand: Command = {
   ],
   details: `Runs the edge Worker in workerd (wrangler dev) with local Durable Object and D1 storage in
 $XDG_STATE_HOME/openagents/edge, and the local container host that runs each user's "container" as a
-runner process. Ctrl-C stops all of it. State survives restarts.`,
+runner process. Ctrl-C stops all of it. State survives restarts.
+With GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET in the environment (an OAuth or GitHub app whose
+callback is http://localhost:PORT/api/auth/github/callback), the web app offers sign-in with GitHub
+and tasks can use the user's private repositories (GITHUB_SCOPE, GITHUB_TOKEN_TTL: see the README).`,
   async handler(o, io) {
     const port = intOption(o, "port", 1, 65_535) ?? 8787;
     const token = str(o, "token") ?? (await localToken(io));
@@ -62,6 +76,8 @@ runner process. Ctrl-C stops all of it. State survives restarts.`,
           // Stored keys call the same upstreams as this shell's own key proxies would.
           ...(io.env.ANTHROPIC_BASE_URL ? [`ANTHROPIC_UPSTREAM=${io.env.ANTHROPIC_BASE_URL}`] : []),
           ...(io.env.OPENAI_BASE_URL ? [`OPENAI_UPSTREAM=${io.env.OPENAI_BASE_URL}`] : []),
+          // Sign-in with GitHub and private repositories, when this shell configures an OAuth/GitHub app.
+          ...GITHUB_VARS.filter((name) => io.env[name]).map((name) => `${name}=${io.env[name]}`),
           "",
         ].join("\n"),
         { mode: 0o600 },

@@ -4,6 +4,7 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { AppEnv } from "../app-env.ts";
 import { randomToken } from "../crypto.ts";
 import { OAUTH_STATE_TTL_MS, saveOauthState, takeOauthState, upsertGithubUser } from "../db/github.ts";
+import { keepGithubGrant } from "../github-access.ts";
 import { authorizeUrl, exchangeCode, fetchGithubUser, githubConfig } from "../github-oauth.ts";
 import { HttpError } from "../http-error.ts";
 import { startSession } from "./session.ts";
@@ -17,9 +18,15 @@ const COOKIE_PATH = "/api/auth/github";
  * fresh `state` (hash in D1, value in a short-lived HttpOnly cookie); GitHub sends it back to
  * `GET /api/auth/github/callback?code&state`, which checks the state, trades the code for a token,
  * reads `GET /user`, finds or creates the user by GitHub id, opens a session like
- * `POST /api/session` and redirects to `/`. The GitHub token is used once and never stored.
+ * `POST /api/session` and redirects to `/`. The GitHub token is kept sealed (github-access.ts) for
+ * the git egress, for `GITHUB_TOKEN_TTL` at most, and never leaves the Worker.
  */
 export const githubAuthRoutes = new Hono<AppEnv>();
+
+/** `GET /api/auth/github`: whether this server offers GitHub sign-in (the login page shows the button). */
+githubAuthRoutes.get("/auth/github", (c) =>
+  c.json({ configured: githubConfig(c.env, c.req.url).ok, loginUrl: "/api/auth/github/login" }),
+);
 
 githubAuthRoutes.get("/auth/github/login", async (c) => {
   const config = githubConfig(c.env, c.req.url);
@@ -82,11 +89,13 @@ githubAuthRoutes.get("/auth/github/callback", async (c) => {
   if (!code || code.length > 512) {
     throw new HttpError(ErrorCode.InvalidRequest, "the callback has no authorization code", { path: "code" });
   }
-  const token = await exchangeCode(config.value, code);
-  if (!token.ok) throw HttpError.from(token.error);
-  const who = await fetchGithubUser(config.value, token.value);
+  const grant = await exchangeCode(config.value, code);
+  if (!grant.ok) throw HttpError.from(grant.error);
+  const who = await fetchGithubUser(config.value, grant.value.accessToken);
   if (!who.ok) throw HttpError.from(who.error);
   const user = await upsertGithubUser(c.env.DB, who.value);
+  // Sealed, for cloning the user's private repositories through the git egress (git-egress.ts).
+  await keepGithubGrant(c.env, user.id, grant.value);
   await startSession(c, user.id);
   return c.redirect("/", 302);
 });

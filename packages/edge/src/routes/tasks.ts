@@ -6,6 +6,7 @@ import { checkTaskStart } from "../billing.ts";
 import { isTaskId, newTaskId } from "../crypto.ts";
 import { getOwnedTask, insertTask, listTasks, type TaskRow, titleOf } from "../db/tasks.ts";
 import type { Env } from "../env.ts";
+import { checkTaskRepo } from "../github-access.ts";
 import { HttpError } from "../http-error.ts";
 import { readJson } from "../read-json.ts";
 
@@ -57,7 +58,11 @@ taskRoutes.post("/task/start", requireUser, async (c) => {
   }
   // Refused before anything starts when the estimate would cross the balance or a budget (402). A
   // tunnel task runs on the user's own machine with its own keys: nothing to charge.
-  if (compute === "cloud") unwrap(await checkTaskStart(c.env, c.var.user.id, task));
+  if (compute === "cloud") {
+    unwrap(await checkTaskStart(c.env, c.var.user.id, task));
+    // A GitHub repository must be one the user can read: refused here, not after a container started.
+    unwrap(await checkTaskRepo(c.env, c.var.user.id, task.repo, c.req.url));
+  }
   const id = newTaskId();
   const created = new Date().toISOString();
   const user = c.var.user;
