@@ -13,7 +13,7 @@
  */
 import { request } from "node:http";
 import type { Task } from "@openagents/protocol";
-import { type EdgeStack, median, percentile, startEdgeStack, watchEvents } from "./edge-stack.ts";
+import { type EdgeStack, median, percentile, startEdgeStack, watchEvents } from "./support/edge-stack.ts";
 
 const RUNS = Number(process.argv[2] ?? 15);
 const stack = await startEdgeStack();

@@ -10,7 +10,7 @@
  * Target (issue 3): ≥ 10,000 events/s per watcher and p99 < 50 ms with 20 watchers.
  */
 import type WebSocket from "ws";
-import { cpuTicks, type EdgeStack, median, percentile, startEdgeStack } from "./edge-stack.ts";
+import { cpuTicks, type EdgeStack, median, percentile, startEdgeStack } from "./support/edge-stack.ts";
 
 const EVENTS = Number(process.argv[2] ?? 50_000);
 const WATCHERS = Number(process.argv[3] ?? 20);

@@ -10,7 +10,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type WebSocket from "ws";
-import { cpuTicks, startEdgeStack } from "./edge-stack.ts";
+import { cpuTicks, startEdgeStack } from "./support/edge-stack.ts";
 
 const SECONDS = Number(process.argv[2] ?? 60);
 const WATCHERS = Number(process.argv[3] ?? 200);

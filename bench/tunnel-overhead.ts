@@ -25,7 +25,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Task } from "@openagents/protocol";
 import type WebSocket from "ws";
-import { cpuTicks, type EdgeStack, median, percentile, startEdgeStack } from "./edge-stack.ts";
+import { cpuTicks, type EdgeStack, median, percentile, startEdgeStack } from "./support/edge-stack.ts";
 
 const LINES = Number(process.argv[2] ?? 50_000);
 const PACED = Number(process.argv[3] ?? 5_000);

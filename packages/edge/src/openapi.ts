@@ -202,6 +202,31 @@ export const openApiDocument = {
         },
       },
     },
+    "/api/auth/github/token": {
+      get: {
+        summary:
+          "Whether the platform holds a GitHub token for you (for private repositories), never the token",
+        operationId: "githubTokenStatus",
+        responses: {
+          "200": json({
+            type: "object",
+            required: ["connected", "expires", "renewable", "scope"],
+            properties: {
+              connected: { type: "boolean" },
+              expires: { type: ["string", "null"], format: "date-time" },
+              renewable: { type: "boolean" },
+              scope: { type: ["string", "null"] },
+            },
+          }),
+          ...errors(401),
+        },
+      },
+      delete: {
+        summary: "Forget your GitHub token (private repositories then need a new sign-in with GitHub)",
+        operationId: "deleteGithubToken",
+        responses: { "204": { description: "Forgotten" }, ...errors(401) },
+      },
+    },
     "/api/auth/github/login": {
       get: {
         summary:

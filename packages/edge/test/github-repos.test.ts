@@ -92,6 +92,27 @@ describe("GitHub repositories: the user's token, kept sealed, used only by the g
     await env.DB.prepare("DELETE FROM github_tokens WHERE user_id = ?").bind(other.user.id).run();
   });
 
+  it("the user sees whether a GitHub token is held (never the token) and can make the platform forget it", async () => {
+    const { cookie, userId } = await githubUser();
+    const status = await api("/api/auth/github/token", { headers: { cookie } });
+    const text = await status.text();
+    expect(status.status, text).toBe(200);
+    const body = JSON.parse(text) as { connected: boolean; expires: string; renewable: boolean };
+    expect(body).toMatchObject({ connected: true, renewable: false, scope: "read:user" });
+    for (const token of await issuedTokens()) expect(text).not.toContain(token);
+    expect((await api("/api/auth/github/token", { method: "DELETE", headers: { cookie } })).status).toBe(204);
+    expect(await (await api("/api/auth/github/token", { headers: { cookie } })).json()).toEqual({
+      connected: false,
+      expires: null,
+      renewable: false,
+      scope: null,
+    });
+    const vault = KeyVault.fromEnv(env);
+    if (!vault.ok) throw new Error(vault.error.message);
+    expect(await loadGithubTokens(env.DB, vault.value, userId)).toBeNull();
+    expect((await api("/api/auth/github/token")).status).toBe(401);
+  });
+
   it("a task on a GitHub repository starts only when the user can read it", async () => {
     const { gh, cookie } = await githubUser();
     const mine = await repo({ private: true, readers: [gh.login] });

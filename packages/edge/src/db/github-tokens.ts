@@ -114,6 +114,31 @@ export async function loadGithubTokens(
   };
 }
 
+/** What the API shows of a user's stored GitHub token: never the token. */
+export interface GithubTokenStatus {
+  connected: boolean;
+  /** When the access token stops being used (renewed then when `renewable`). */
+  expires: string | null;
+  renewable: boolean;
+  scope: string | null;
+}
+
+/**
+ * Whether the platform holds a GitHub token for the user, and until when.
+ *
+ * @example
+ * const status = await githubTokenStatus(env.DB, user.id); // { connected: true, expires: "…", … }
+ */
+export async function githubTokenStatus(db: D1Database, userId: string): Promise<GithubTokenStatus> {
+  await ensureSchema(db);
+  const row = await db
+    .prepare("SELECT expires, refresh_expires, scope FROM github_tokens WHERE user_id = ?")
+    .bind(userId)
+    .first<Pick<Row, "expires" | "refresh_expires" | "scope">>();
+  if (!row) return { connected: false, expires: null, renewable: false, scope: null };
+  return { connected: true, expires: row.expires, renewable: row.refresh_expires !== null, scope: row.scope };
+}
+
 /** Forgets a user's GitHub tokens (expired for good, or signed out of GitHub). */
 export async function deleteGithubTokens(db: D1Database, userId: string): Promise<void> {
   await ensureSchema(db);

@@ -2,8 +2,10 @@ import { ErrorCode } from "@openagents/protocol";
 import { Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { AppEnv } from "../app-env.ts";
+import { requireUser } from "../auth.ts";
 import { randomToken } from "../crypto.ts";
 import { OAUTH_STATE_TTL_MS, saveOauthState, takeOauthState, upsertGithubUser } from "../db/github.ts";
+import { deleteGithubTokens, githubTokenStatus } from "../db/github-tokens.ts";
 import { keepGithubGrant } from "../github-access.ts";
 import { authorizeUrl, exchangeCode, fetchGithubUser, githubConfig } from "../github-oauth.ts";
 import { HttpError } from "../http-error.ts";
@@ -98,4 +100,15 @@ githubAuthRoutes.get("/auth/github/callback", async (c) => {
   await keepGithubGrant(c.env, user.id, grant.value);
   await startSession(c, user.id);
   return c.redirect("/", 302);
+});
+
+/** `GET /api/auth/github/token`: whether the platform holds a GitHub token for the user (never the token). */
+githubAuthRoutes.get("/auth/github/token", requireUser, async (c) =>
+  c.json(await githubTokenStatus(c.env.DB, c.var.user.id)),
+);
+
+/** `DELETE /api/auth/github/token`: forgets the user's GitHub token; private repositories need a new sign-in. */
+githubAuthRoutes.delete("/auth/github/token", requireUser, async (c) => {
+  await deleteGithubTokens(c.env.DB, c.var.user.id);
+  return c.body(null, 204);
 });

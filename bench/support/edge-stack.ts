@@ -19,9 +19,9 @@ import path from "node:path";
 import type { RunEvent, Task } from "@openagents/protocol";
 import { type RunningContainerHost, serveContainerHost } from "@openagents/runner";
 import WebSocket from "ws";
-import { makeBareRepo } from "../packages/runner/test/git-fixtures.ts";
+import { makeBareRepo } from "../../packages/runner/test/git-fixtures.ts";
 
-const ROOT = path.resolve(import.meta.dirname, "..");
+const ROOT = path.resolve(import.meta.dirname, "../..");
 const CLI = path.join(ROOT, "packages/cli/bin/openagents.js");
 const EDGE = path.join(ROOT, "packages/edge");
 const WRANGLER = path.join(ROOT, "node_modules/wrangler/bin/wrangler.js");
