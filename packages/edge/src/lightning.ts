@@ -41,7 +41,7 @@ export function satsPerUsd(env: KeysCreditsEnv): Result<number> {
   const n = Number(raw);
   if (!raw || !Number.isFinite(n) || n <= 0)
     return err(
-      ErrorCode.Internal,
+      ErrorCode.NotConfigured,
       "SATS_PER_USD is not set to a positive number: Lightning purchases are off",
     );
   return ok(n);
@@ -96,10 +96,15 @@ export class LightningCredits {
     this.#env = env;
   }
 
+  /** Whether this server sells credits at all (a wallet and a rate are configured). */
+  static configured(env: KeysCreditsEnv): boolean {
+    return Boolean(env.PLATFORM_NWC_URI?.trim()) && satsPerUsd(env).ok;
+  }
+
   /** The platform wallet's connection (a secret binding), or why Lightning is off. */
   #wallet(): Result<NwcUri> {
     const uri = this.#env.PLATFORM_NWC_URI;
-    if (!uri) return err(ErrorCode.Internal, "PLATFORM_NWC_URI is not set: Lightning purchases are off");
+    if (!uri) return err(ErrorCode.NotConfigured, "PLATFORM_NWC_URI is not set: Lightning purchases are off");
     const conn = parseNwcUri(uri);
     if (!conn.ok) return err(ErrorCode.Internal, `PLATFORM_NWC_URI is invalid: ${conn.error.message}`);
     return conn;

@@ -51,6 +51,10 @@ const Standing: Json = {
   properties: {
     unit: { const: "credits" },
     creditsPerUsd: int,
+    lightning: {
+      type: "boolean",
+      description: "Whether credits can be bought here (POST /api/credits/invoice).",
+    },
     balance: int,
     metered: { type: "boolean", description: "False: tasks are not billed (e.g. a local stack's operator)." },
     dailyBudget: budget,
@@ -251,7 +255,10 @@ export const keysCreditsPaths: Record<string, Json> = {
       responses: {
         "201": json(CreditInvoice, "Created"),
         ...errors(400, 401),
-        "500": { description: "Lightning is not configured, or the wallet failed" },
+        "500": { description: "The wallet failed" },
+        "501": {
+          description: "`not_configured`: this server sells no credits (no PLATFORM_NWC_URI or SATS_PER_USD)",
+        },
         "504": { description: "The wallet did not answer" },
       },
     },
@@ -264,7 +271,10 @@ export const keysCreditsPaths: Record<string, Json> = {
       responses: {
         "200": json(CreditInvoice),
         ...errors(401, 404),
-        "500": { description: "Lightning is not configured, or the wallet failed" },
+        "500": { description: "The wallet failed" },
+        "501": {
+          description: "`not_configured`: this server sells no credits (no PLATFORM_NWC_URI or SATS_PER_USD)",
+        },
         "504": { description: "The wallet did not answer" },
       },
     },

@@ -1,5 +1,7 @@
 /// <reference path="./nwc-context.d.ts" />
+import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
+import { LightningCredits } from "../src/lightning.ts";
 import { api, newUser } from "./worker-helpers.ts";
 
 interface Invoice {
@@ -105,5 +107,19 @@ describe("/api/credits/invoice (Lightning, through NIP-47 on a real relay)", () 
       expect(res.status, JSON.stringify(body)).toBe(400);
     }
     expect((await api("/api/credits/invoice", { body: { amountUsd: 1 } })).status).toBe(401);
+  });
+
+  it("a server without a wallet or a rate says so: not_configured (501), and lightning: false in /api/credits", async () => {
+    const { user, token } = await newUser();
+    expect(await (await api("/api/credits", { token })).json()).toMatchObject({ lightning: true });
+    for (const missing of [{ PLATFORM_NWC_URI: "" }, { SATS_PER_USD: "" }]) {
+      const off = { ...env, ...missing };
+      expect(LightningCredits.configured(off)).toBe(false);
+      const r = await new LightningCredits(off).create(user.id, { credits: 1_000_000 });
+      expect(r.ok).toBe(false);
+      if (!r.ok)
+        expect(r.error).toMatchObject({ code: "not_configured", message: /Lightning purchases are off/ });
+    }
+    expect(LightningCredits.configured(env)).toBe(true);
   });
 });

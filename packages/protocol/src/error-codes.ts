@@ -27,6 +27,8 @@ export const ErrorCode = {
   Timeout: "timeout",
   Cancelled: "cancelled",
   RunnerLost: "runner_lost",
+  /** The server lacks what the request needs (e.g. no Lightning wallet): an operator's choice, not a fault. */
+  NotConfigured: "not_configured",
   Internal: "internal",
 } as const;
 
@@ -55,6 +57,7 @@ export const httpStatus: Record<ErrorCode, number> = {
   timeout: 504,
   cancelled: 409,
   runner_lost: 502,
+  not_configured: 501,
   internal: 500,
 };
 

@@ -1,4 +1,6 @@
 import type { AppError, ResultBody, Task, UsageBody } from "@openagents/protocol";
+import { type GithubSignIn, toGithubSignIn } from "./github-login.ts";
+import { type CreditInvoice, toInvoice } from "./lightning-buy.ts";
 import type { Machine } from "./machines.ts";
 
 /** A failed API call: the server's `{error:{code,message,path?}}`, or a network failure (`status` 0). */
@@ -128,6 +130,8 @@ export const api = {
   /** Resolves when logged in; rejects with status 401 when not. */
   me: () => call("GET", "/api/me"),
   login: (token: string) => call("POST", "/api/session", { token }),
+  /** Whether this server offers sign-in with GitHub (public: asked before logging in). */
+  githubSignIn: async (): Promise<GithubSignIn> => toGithubSignIn(await call("GET", "/api/auth/github")),
   async listTasks(): Promise<TaskSummary[]> {
     const data = await call("GET", "/api/tasks");
     const list = isObj(data) && Array.isArray(data.tasks) ? data.tasks : Array.isArray(data) ? data : [];
@@ -186,6 +190,7 @@ export const api = {
     const o = obj(await call("GET", "/api/credits"));
     return {
       creditsPerUsd: num(o.creditsPerUsd, 1_000_000),
+      lightning: o.lightning !== false,
       balance: num(o.balance),
       metered: o.metered === true,
       dailyBudget: numOrNull(o.dailyBudget),
@@ -223,6 +228,12 @@ export const api = {
       }),
     };
   },
+  /** Buying credits with Lightning: an invoice from the platform's wallet (`{amountUsd}` or `{credits}`). */
+  createInvoice: async (body: { amountUsd: number } | { credits: number }): Promise<CreditInvoice> =>
+    invoiceOf(await call("POST", "/api/credits/invoice", body)),
+  /** The invoice's status; the server credits the user once it is paid. */
+  checkInvoice: async (id: string): Promise<CreditInvoice> =>
+    invoiceOf(await call("GET", `/api/credits/invoice/${enc(id)}`)),
   async estimate(task: Task): Promise<CostEstimate> {
     const o = obj(await call("POST", "/api/credits/estimate", task));
     const e = obj(o.estimate);
@@ -247,6 +258,12 @@ const num = (v: unknown, fallback = 0): number =>
 const numOrNull = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
 const strOrNull = (v: unknown): string | null => (typeof v === "string" ? v : null);
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x) => typeof x === "string") : []);
+
+function invoiceOf(raw: unknown): CreditInvoice {
+  const invoice = toInvoice(raw);
+  if (!invoice) throw new ApiError(502, "bad_response", "the server's invoice answer is incomplete");
+  return invoice;
+}
 
 function toMachine(raw: unknown): Machine {
   const o = obj(raw);
@@ -310,6 +327,8 @@ export interface KeyTest {
 /** Balance and budgets, in credits. */
 export interface Credits {
   creditsPerUsd: number;
+  /** Whether this server sells credits (a Lightning wallet is configured). */
+  lightning: boolean;
   balance: number;
   /** False: this account is not billed (e.g. a self-hosted stack), credits are informational. */
   metered: boolean;

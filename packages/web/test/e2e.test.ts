@@ -162,7 +162,16 @@ afterAll(async () => {
 
 describe("web app in Chromium against openagents up", () => {
   it("refuses a wrong token, then logs in from the #token link and strips it from the address bar", async () => {
+    // The stack has no GITHUB_CLIENT_ID: the server says so, and the login page offers no GitHub button.
+    expect(await stack.api("GET", "/api/auth/github")).toEqual({
+      status: 200,
+      json: { configured: false, loginUrl: "/api/auth/github/login" },
+    });
+    const asked = page.waitForResponse((r) => new URL(r.url()).pathname === "/api/auth/github");
     await page.goto(`${stack.url}/`);
+    expect((await asked).status()).toBe(200);
+    await page.locator("input[name=token]").waitFor();
+    expect(await page.locator("[data-testid=github-login]").count()).toBe(0);
     await page.fill("input[name=token]", "wrong");
     await page.getByRole("button", { name: "Log in" }).click();
     await expect.poll(() => text("#login-error")).toContain("the token is not valid");
@@ -377,6 +386,28 @@ describe("web app in Chromium against openagents up", () => {
     });
     expect(leaks).toEqual([]);
   }, 150_000);
+
+  it("says clearly that this server cannot sell credits when it has no Lightning wallet", async () => {
+    // `up` sets no PLATFORM_NWC_URI (nor SATS_PER_USD): the edge says so, and refuses every purchase.
+    const standing = await stack.api("GET", "/api/credits");
+    expect(standing.json).toMatchObject({ lightning: false });
+    const direct = await stack.api("POST", "/api/credits/invoice", { amountUsd: 5 });
+    expect(direct.status).toBe(501);
+    expect(direct.json).toMatchObject({
+      error: { code: "not_configured", message: /Lightning purchases are off/ },
+    });
+
+    await page.goto(`${stack.url}/#/settings`);
+    const panel = page.locator("[data-testid=credits-panel]");
+    await panel.locator("[data-testid=balance]").waitFor();
+    // Known before anything is tried: no form to fill in for nothing.
+    await expect
+      .poll(() => text("[data-testid=buy-off]"))
+      .toBe("This server cannot sell credits: it has no Lightning wallet set up.");
+    expect(await panel.locator("[data-testid=buy-form]").count()).toBe(0);
+    expect(await panel.locator("[data-testid=invoice]").count()).toBe(0);
+    await page.screenshot({ path: path.join(SHOTS, "settings-no-lightning-1280.png"), fullPage: true });
+  });
 
   it("fits a 375 px phone screen without sideways scrolling", async () => {
     await page.setViewportSize({ width: 375, height: 812 });

@@ -8,8 +8,13 @@ import { type CliIo, type Command, intOption, str, UserError } from "../command.
 import { configDir, stateDir } from "../paths.ts";
 import { startContainerHost } from "./container-host.ts";
 
-/** Variables `up` hands to the Worker from its own environment (GitHub sign-in and private repositories). */
-const GITHUB_VARS = [
+/**
+ * Variables `up` hands to the Worker from its own environment: GitHub sign-in and private
+ * repositories, and selling credits with Lightning (the platform's NWC wallet and its rate).
+ */
+const PASSED_VARS = [
+  "PLATFORM_NWC_URI",
+  "SATS_PER_USD",
   "GITHUB_CLIENT_ID",
   "GITHUB_CLIENT_SECRET",
   "GITHUB_SCOPE",
@@ -39,7 +44,8 @@ $XDG_STATE_HOME/openagents/edge, and the local container host that runs each use
 runner process. Ctrl-C stops all of it. State survives restarts.
 With GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET in the environment (an OAuth or GitHub app whose
 callback is http://localhost:PORT/api/auth/github/callback), the web app offers sign-in with GitHub
-and tasks can use the user's private repositories (GITHUB_SCOPE, GITHUB_TOKEN_TTL: see the README).`,
+and tasks can use the user's private repositories (GITHUB_SCOPE, GITHUB_TOKEN_TTL: see the README).
+With PLATFORM_NWC_URI (a NIP-47 wallet connection) and SATS_PER_USD, users can buy credits.`,
   async handler(o, io) {
     const port = intOption(o, "port", 1, 65_535) ?? 8787;
     const token = str(o, "token") ?? (await localToken(io));
@@ -76,8 +82,8 @@ and tasks can use the user's private repositories (GITHUB_SCOPE, GITHUB_TOKEN_TT
           // Stored keys call the same upstreams as this shell's own key proxies would.
           ...(io.env.ANTHROPIC_BASE_URL ? [`ANTHROPIC_UPSTREAM=${io.env.ANTHROPIC_BASE_URL}`] : []),
           ...(io.env.OPENAI_BASE_URL ? [`OPENAI_UPSTREAM=${io.env.OPENAI_BASE_URL}`] : []),
-          // Sign-in with GitHub and private repositories, when this shell configures an OAuth/GitHub app.
-          ...GITHUB_VARS.filter((name) => io.env[name]).map((name) => `${name}=${io.env[name]}`),
+          // GitHub sign-in and Lightning purchases, when this shell configures them.
+          ...PASSED_VARS.filter((name) => io.env[name]).map((name) => `${name}=${io.env[name]}`),
           "",
         ].join("\n"),
         { mode: 0o600 },

@@ -8,6 +8,7 @@ import { isTaskId, sha256Hex } from "../crypto.ts";
 import { getOwnedTask } from "../db/tasks.ts";
 import { HttpError } from "../http-error.ts";
 import { CREDITS_PER_USD, isMetered, Ledger } from "../ledger.ts";
+import { LightningCredits } from "../lightning.ts";
 import { readJson } from "../read-json.ts";
 import { lightningCreditRoutes } from "./credits-lightning.ts";
 
@@ -67,6 +68,8 @@ creditRoutes.get("/credits", requireUser, async (c) => {
   return c.json({
     unit: "credits",
     creditsPerUsd: CREDITS_PER_USD,
+    // Whether POST /api/credits/invoice can sell credits here (a Lightning wallet is configured).
+    lightning: LightningCredits.configured(c.env),
     ...(await ledger.standing(c.var.user.id, { metered })),
   });
 });

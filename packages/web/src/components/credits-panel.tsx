@@ -3,9 +3,13 @@ import { api, type Credits, type Prices, type TaskSpend } from "../api.ts";
 import { budgetToInput, formatCredits, parseBudget } from "../credits.ts";
 import { formatCount, formatSeconds } from "../format.ts";
 import { routeHref } from "../routes.ts";
+import { BuyCredits } from "./buy-credits.tsx";
 import { Field } from "./field.tsx";
 
-/** Balance, budgets, spend per task and prices. 1,000,000 credits are one dollar: shown in dollars. */
+/**
+ * Balance, buying credits (Lightning), budgets, spend per task and prices. 1,000,000 credits are one
+ * dollar: shown in dollars.
+ */
 export function CreditsPanel() {
   const [credits, setCredits] = useState<Credits | undefined>();
   const [spend, setSpend] = useState<TaskSpend[]>([]);
@@ -31,6 +35,8 @@ export function CreditsPanel() {
     }
   };
   useEffect(() => void load(), []);
+  // After a purchase: the balance only, so budgets being typed are not overwritten.
+  const refreshBalance = () => void api.credits().then(setCredits, (e: Error) => setError(e.message));
 
   const per = credits?.creditsPerUsd;
   const usd = (n: number) => formatCredits(n, per);
@@ -141,6 +147,11 @@ export function CreditsPanel() {
               </button>
             </div>
           </form>
+          <BuyCredits
+            perUsd={credits.creditsPerUsd}
+            canSell={credits.lightning}
+            onCredited={refreshBalance}
+          />
           <h3 class="sub-head">Spend per task</h3>
           {spend.length === 0 ? (
             <p class="muted small">No task has spent credits yet.</p>

@@ -1,16 +1,28 @@
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { api } from "../api.ts";
+import type { GithubSignIn } from "../github-login.ts";
 
 interface Props {
   error?: string;
   onLoggedIn: () => void;
 }
 
-/** Asks for the API token that `openagents up` prints; the server answers with a session cookie. */
+/**
+ * Sign-in with GitHub when the server offers it, and the API token that `openagents up` prints; both
+ * end in a session cookie. GitHub's way is a full page load: the server sends the browser to GitHub,
+ * which comes back through the server's callback (it sets the cookie) to `/`, where the app's
+ * `GET /api/me` finds the session.
+ */
 export function LoginView({ error, onLoggedIn }: Props) {
   const [token, setToken] = useState("");
   const [busy, setBusy] = useState(false);
   const [message, setMessage] = useState(error);
+  const [github, setGithub] = useState<GithubSignIn | undefined>();
+
+  useEffect(() => {
+    // Without an answer there is no button: the token still works.
+    api.githubSignIn().then(setGithub, () => setGithub(undefined));
+  }, []);
 
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -33,6 +45,14 @@ export function LoginView({ error, onLoggedIn }: Props) {
           <img src="/favicon.svg" alt="" width={40} height={40} />
           <h1>OpenAgents Compute</h1>
         </div>
+        {github?.configured && (
+          <>
+            <a class="button primary wide" href={github.loginUrl} data-testid="github-login">
+              Sign in with GitHub
+            </a>
+            <p class="login-or muted small">or use an API token</p>
+          </>
+        )}
         <p class="muted">
           Paste the token that <code>openagents up</code> printed, or open the link it printed.
         </p>
@@ -53,7 +73,7 @@ export function LoginView({ error, onLoggedIn }: Props) {
             {message}
           </p>
         )}
-        <button class="button primary wide" type="submit" disabled={busy}>
+        <button class={`button wide${github?.configured ? "" : " primary"}`} type="submit" disabled={busy}>
           {busy ? "Logging in…" : "Log in"}
         </button>
       </form>
