@@ -10,6 +10,7 @@ import {
   modelPrice,
   type Prices,
   parsePrices,
+  type Standing,
   tokenCost,
 } from "./ledger.ts";
 
@@ -80,7 +81,10 @@ export async function estimateFor(
   return estimate;
 }
 
-/** One charge of a running task: a `usage` event, or container seconds at the end of a turn. */
+/**
+ * One charge of a running task: a `usage` event, or container seconds (while the turn runs, at
+ * each watchdog alarm, and the rest at its end).
+ */
 export type TaskCharge = { usage: UsageBody } | { seconds: number };
 
 /**
@@ -122,8 +126,18 @@ export async function billTask(
   }
   const after = await ledger.standing(owner, { metered: true });
   const exhausted = short > 0 || after.spendable <= 0;
-  return {
-    exhausted,
-    message: exhausted ? "the task was stopped: the account's credits or budget ran out" : "",
-  };
+  return { exhausted, message: exhausted ? stopMessage(after) : "" };
+}
+
+/** Why a running task is stopped, for its `insufficient_credits` error: which limit ran out. */
+function stopMessage(s: Standing): string {
+  const why =
+    s.balance <= 0
+      ? "the credit balance ran out"
+      : s.dailyBudget !== null && s.spentDay >= s.dailyBudget
+        ? `the daily budget of ${s.dailyBudget} credits is used up`
+        : s.weeklyBudget !== null && s.spentWeek >= s.weeklyBudget
+          ? `the weekly budget of ${s.weeklyBudget} credits is used up`
+          : "the credits or budget ran out";
+  return `insufficient credits: ${why}; the task was stopped`;
 }

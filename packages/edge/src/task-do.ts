@@ -17,7 +17,7 @@ import {
   WATCHDOG_MS,
 } from "./task-meta.ts";
 import { cancelTunnel, driveTunnel, tunnelFail, tunnelIngest, tunnelStatus } from "./task-tunnel.ts";
-import { finishTask } from "./task-turn.ts";
+import { billRunningSeconds, finishTask } from "./task-turn.ts";
 
 export type { TaskInfo, TaskInit, TaskResultSummary, TaskUsage } from "./task-meta.ts";
 
@@ -211,10 +211,15 @@ export class TaskDO extends DurableObject<Env> {
     tunnelFail(this.#host, error);
   }
 
-  /** Watchdog: picks the task up again after the object was evicted mid-task. */
+  /**
+   * Watchdog: bills the running turn's container seconds so far (a turn that runs out of credits
+   * is stopped here, not only at its end), and picks the task up again after the object was
+   * evicted mid-task.
+   */
   override async alarm(): Promise<void> {
     const meta = this.#meta();
     if (!meta || isEnded(meta.status)) return;
+    billRunningSeconds(this.#host, meta);
     void this.#drive();
     await this.#host.watchdog();
   }

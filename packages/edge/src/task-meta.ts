@@ -1,4 +1,4 @@
-import type { Diffstat, Result, RunEvent, RunEventBody, Task } from "@openagents/protocol";
+import type { AppError, Diffstat, Result, RunEvent, RunEventBody, Task } from "@openagents/protocol";
 import type { TaskCharge } from "./billing.ts";
 import type { TaskStatus } from "./db/tasks.ts";
 import type { Env } from "./env.ts";
@@ -64,7 +64,19 @@ export interface TaskMeta {
   workspaceSeq?: number | null;
   /** What the next runner is given instead of `task`: a follow-up that re-creates the workspace. */
   resubmit?: Task | null;
+  /** When the running turn began holding its container (null: no turn, or one on the user's own machine). */
   turnStartedAt: number | null;
+  /**
+   * Whole seconds of the running turn already billed (by the watchdog alarm, see
+   * `billRunningSeconds`): the turn's end bills only the rest, so nothing is billed twice. Absent
+   * (0) on tasks stored before it existed.
+   */
+  turnSecondsBilled?: number;
+  /**
+   * Why the edge is stopping the running turn (its owner's credits or budget ran out): the runner's
+   * `cancelled` error and its result are reported as this error. Null or absent otherwise.
+   */
+  stopError?: AppError | null;
   usage: TaskUsage;
   result: TaskResultSummary | null;
   cancelRequested: boolean;
@@ -74,7 +86,11 @@ export interface TaskMeta {
 /** The KV key of the {@link TaskMeta}. */
 export const META = "meta";
 
-/** How often the watchdog alarm picks up a task whose object was evicted mid-task. */
+/**
+ * How often the watchdog alarm fires while a task runs: it picks up a task whose object was evicted
+ * mid-task and bills the running turn's container seconds so far (so a turn is stopped when the
+ * credits run out, not only at its end).
+ */
 export const WATCHDOG_MS = 30_000;
 
 /** One event to append, with the source's time when it has one. */

@@ -29,13 +29,15 @@ export function ingestBatch(host: TaskHost, events: readonly RunEvent[]): boolea
   let ended = false;
   for (const event of events) {
     if (event.seq <= meta.cursor) continue;
-    const { seq: runnerSeq, time, ...body } = event;
+    const { seq: runnerSeq, time, ...sent } = event;
     meta.cursor = runnerSeq;
     if (meta.runnerPreamble) {
-      if (isPreamblePhase(body)) continue;
-      if (body.type === "status" || body.type === "result") meta.runnerPreamble = false;
+      if (isPreamblePhase(sent)) continue;
+      if (sent.type === "status" || sent.type === "result") meta.runnerPreamble = false;
     }
-    items.push({ body, time });
+    const taken = meta.stopError ? asStopped(meta, meta.stopError, sent) : [sent];
+    for (const body of taken) items.push({ body, time });
+    const body = taken.at(-1)!;
     if (body.type === "usage") {
       meta.usage.inputTokens += body.inputTokens;
       meta.usage.outputTokens += body.outputTokens;
@@ -67,31 +69,79 @@ export function ingestBatch(host: TaskHost, events: readonly RunEvent[]): boolea
 }
 
 /**
- * Ends the turn: bills its container seconds and sets the final status.
+ * What this log takes for a runner event while the edge stops the turn (`meta.stopError`): the
+ * runner's `cancelled` error becomes the stop's error, and a failed result says why in its summary,
+ * after that error (added here when the runner sent none). The result keeps the runner's patch.
+ */
+function asStopped(meta: TaskMeta, stop: AppError, body: RunEventBody): RunEventBody[] {
+  const error: RunEventBody = { type: "error", code: stop.code, message: stop.message };
+  if (body.type === "error" && body.code === ErrorCode.Cancelled) {
+    meta.sawCancelled = true;
+    return [error];
+  }
+  if (body.type !== "result" || body.ok) return [body];
+  const result: RunEventBody = { ...body, summary: `failed: ${stop.message}` };
+  if (meta.sawCancelled) return [result];
+  meta.sawCancelled = true;
+  return [error, result];
+}
+
+/**
+ * Bills the running turn's whole seconds not billed yet (the watchdog alarm calls it, so a long
+ * turn is charged while it runs and stopped when the credits or budget run out, see
+ * task-billing.ts). The fraction of a second carries over; `endTurn` bills the rest. Returns the
+ * seconds billed now.
+ *
+ * @example
+ * const meta = host.meta();
+ * if (meta && !isEnded(meta.status)) billRunningSeconds(host, meta);
+ */
+export function billRunningSeconds(host: TaskHost, meta: TaskMeta, now = Date.now()): number {
+  if (meta.turnStartedAt === null) return 0;
+  const billed = meta.turnSecondsBilled ?? 0;
+  const due = Math.floor((now - meta.turnStartedAt) / 1000) - billed;
+  if (due <= 0) return 0;
+  meta.turnSecondsBilled = billed + due;
+  meta.usage.containerSeconds += due;
+  host.save(meta);
+  host.bill(meta, { seconds: due });
+  return due;
+}
+
+/**
+ * Ends the turn: bills the rest of its container seconds (the turn's rounded duration less what
+ * `billRunningSeconds` billed while it ran) and sets the final status. A turn the edge stopped
+ * (`meta.stopError`) fails; one the user or runner cancelled is cancelled.
  *
  * @example
  * endTurn(host, meta, body.ok);
  */
 export function endTurn(host: TaskHost, meta: TaskMeta, succeeded: boolean): void {
   if (meta.turnStartedAt !== null) {
-    const seconds = Math.round((Date.now() - meta.turnStartedAt) / 1000);
+    const total = Math.round((Date.now() - meta.turnStartedAt) / 1000);
+    const seconds = Math.max(0, total - (meta.turnSecondsBilled ?? 0));
     meta.usage.containerSeconds += seconds;
     meta.turnStartedAt = null;
-    host.bill(meta, { seconds });
+    meta.turnSecondsBilled = 0;
+    if (seconds > 0) host.bill(meta, { seconds });
   }
-  meta.status = succeeded ? "succeeded" : meta.cancelRequested || meta.sawCancelled ? "cancelled" : "failed";
+  const cancelled = !meta.stopError && (meta.cancelRequested || meta.sawCancelled);
+  meta.status = succeeded ? "succeeded" : cancelled ? "cancelled" : "failed";
+  meta.stopError = null;
 }
 
 /**
- * Ends the task here (no runner result will come): `error`, then `result{ok:false}`.
+ * Ends the task here (no runner result will come): `error`, then `result{ok:false}`. A cancel
+ * while the edge stops the turn (`meta.stopError`) is reported as the stop's error.
  *
  * @example
  * finishTask(host, meta, { code: ErrorCode.RunnerLost, message: "the runner stopped" });
  */
 export function finishTask(host: TaskHost, meta: TaskMeta, error: AppError): void {
-  host.commit(meta, { type: "error", code: error.code, message: error.message });
+  const reported = meta.stopError && error.code === ErrorCode.Cancelled ? meta.stopError : error;
+  host.commit(meta, { type: "error", code: reported.code, message: reported.message });
   endTurn(host, meta, false);
-  const summary = error.code === ErrorCode.Cancelled ? "cancelled" : `failed: ${error.message}`;
+  const summary = reported.code === ErrorCode.Cancelled ? "cancelled" : `failed: ${reported.message}`;
   const diffstat = emptyDiffstat();
   meta.result = { ok: false, exitCode: null, summary, diffstat, seq: host.log.lastSeq + 1 };
   host.commit(meta, { type: "result", ok: false, exitCode: null, summary, diffstat, patch: "" });

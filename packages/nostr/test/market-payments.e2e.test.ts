@@ -134,6 +134,7 @@ describe.each(["nostr-relay", "nostr-sdk"] as const)("paid jobs over %s", (relay
     expect(paid.store.get(id)?.state).toBe("awaiting-payment");
     await until("expiry", () => paid.store.get(id)?.state === "expired", 10_000);
     expect(paid.store.get(id)).toMatchObject({ attempts: 0, paidAt: null });
+    // The provider records the expiry only once a relay took its notice: it is there to read now.
     const errors = await pool.query([{ kinds: [7000], "#e": [id] }]);
     expect(errors.some((e) => e.tags.some((t) => t[0] === "status" && t[1] === "error"))).toBe(true);
   });

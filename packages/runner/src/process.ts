@@ -1,10 +1,14 @@
 import { spawn } from "node:child_process";
+import { descendants } from "./process-tree.ts";
 
 export interface ProcessOptions {
   cwd: string;
   /** The complete environment of the child: nothing of this process's environment is inherited. */
   env: Record<string, string>;
-  /** Aborting stops the whole process group: SIGTERM, then SIGKILL after `graceMs`. */
+  /**
+   * Aborting stops the whole process tree: SIGTERM to the group, then SIGKILL after `graceMs`; a
+   * descendant that left the group (a sandbox) is killed at once.
+   */
   signal?: AbortSignal;
   graceMs?: number;
   stdin?: string;
@@ -39,23 +43,36 @@ export function runProcess(argv: readonly string[], opts: ProcessOptions): Promi
       stdio: ["pipe", "pipe", "pipe"],
     });
     let aborted = false;
+    let exited = false;
     let killTimer: NodeJS.Timeout | undefined;
+    let drainTimer: NodeJS.Timeout | undefined;
     const killGroup = (sig: NodeJS.Signals) => {
-      if (child.pid === undefined) return;
-      try {
-        process.kill(-child.pid, sig);
-      } catch {
-        // The group is already gone.
-      }
+      if (child.pid !== undefined) signalPid(-child.pid, sig);
     };
+    // Once the leader is reaped its pid may be reused: then only its group (which keeps the id) is hit.
+    const stop = (sig: NodeJS.Signals) => (exited ? killGroup(sig) : stopTree(child.pid, sig));
     const onAbort = () => {
       aborted = true;
-      killGroup("SIGTERM");
-      killTimer = setTimeout(() => killGroup("SIGKILL"), opts.graceMs ?? DEFAULT_GRACE_MS);
+      stop("SIGTERM");
+      killTimer = setTimeout(() => stop("SIGKILL"), opts.graceMs ?? DEFAULT_GRACE_MS);
       killTimer.unref();
+      limitDrain();
+    };
+    // Once stopped and exited, the output is waited for one grace more: a process that still holds
+    // the pipes then is out of our reach, and must not keep the caller (a task, a shutdown) forever.
+    const limitDrain = () => {
+      if (!aborted || !exited || drainTimer) return;
+      drainTimer = setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+      }, opts.graceMs ?? DEFAULT_GRACE_MS);
     };
     if (opts.signal?.aborted) onAbort();
     else opts.signal?.addEventListener("abort", onAbort, { once: true });
+    child.on("exit", () => {
+      exited = true;
+      limitDrain();
+    });
 
     const flushOut = pipeLines(child.stdout, opts.onStdoutLine);
     const flushErr = pipeLines(child.stderr, opts.onStderrLine);
@@ -68,7 +85,8 @@ export function runProcess(argv: readonly string[], opts: ProcessOptions): Promi
     });
     child.on("close", (exitCode, signal) => {
       opts.signal?.removeEventListener("abort", onAbort);
-      if (killTimer) clearTimeout(killTimer);
+      clearTimeout(killTimer);
+      clearTimeout(drainTimer);
       // Whatever the leader left behind in its group goes with it.
       killGroup("SIGKILL");
       flushOut();
@@ -76,6 +94,43 @@ export function runProcess(argv: readonly string[], opts: ProcessOptions): Promi
       resolve({ exitCode, signal, aborted });
     });
   });
+}
+
+const signalPid = (pid: number, sig: NodeJS.Signals): void => {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // Already gone.
+  }
+};
+
+/**
+ * Signals the process group led by `pid` and everything under it. A descendant can leave the group:
+ * bubblewrap's sandbox init calls setsid() and, being a pid namespace's init, takes no signal but
+ * SIGKILL and SIGSTOP from outside. bubblewrap's --die-with-parent kills it when the outer bwrap dies,
+ * but only once it got that far in its setup; stopped earlier (a task cancelled as it starts) the
+ * sandbox lives on, its proxy bridges never exit, and it holds our pipes. So: the group is stopped
+ * (nothing in it can fork any more), the descendants outside it are found, stopped and killed, and
+ * only then does the group get `sig`.
+ */
+function stopTree(pid: number | undefined, sig: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  signalPid(-pid, "SIGSTOP");
+  const escaped = new Set<number>();
+  for (let pass = 0; pass < 8; pass++) {
+    let found = false;
+    for (const p of descendants(pid)) {
+      if (escaped.has(p.pid) || (p.pgid === pid && !p.nestedPidNamespace)) continue;
+      // Stopped, not killed yet: a dead process's children go to init, out of the next walk's sight.
+      signalPid(p.pid, "SIGSTOP");
+      escaped.add(p.pid);
+      found = true;
+    }
+    if (!found) break;
+  }
+  for (const p of escaped) signalPid(p, "SIGKILL");
+  signalPid(-pid, sig);
+  signalPid(-pid, "SIGCONT");
 }
 
 function pipeLines(stream: NodeJS.ReadableStream, onLine?: (line: string) => void): () => void {

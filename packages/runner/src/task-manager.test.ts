@@ -1,10 +1,11 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { RunEvent, Task } from "@openagents/protocol";
+import type { ResultBody, RunEvent, Task } from "@openagents/protocol";
 import { afterAll, describe, expect, it } from "vitest";
 import { makeBareRepo } from "../test/git-fixtures.ts";
 import { TaskManager } from "./task-manager.ts";
+import type { TaskHandle } from "./task-runner.ts";
 
 const workRoot = mkdtempSync(path.join(os.tmpdir(), "oa-tm-"));
 afterAll(() => rmSync(workRoot, { recursive: true, force: true }));
@@ -133,5 +134,51 @@ describe("TaskManager with the shell agent", () => {
     await other.shutdown();
     expect(a.state()).toBe("cancelled");
     expect(readdirSync(workRoot).length).toBeGreaterThan(0);
+  });
+});
+
+describe("TaskManager: a cancel ends the task in every phase", () => {
+  const ended = (result: ResultBody, events: RunEvent[], handle: TaskHandle) => {
+    expect(result.ok).toBe(false);
+    expect(events.find((e) => e.type === "error")).toMatchObject({ code: "cancelled" });
+    expect(events.at(-1)).toMatchObject({ type: "result", ok: false });
+    expect(handle.state()).toBe("cancelled");
+  };
+
+  it.each(["provisioning", "cloning", "running"] as const)("cancelled as it enters %s", async (phase) => {
+    const marker = path.join(workRoot, `ran-${phase}-${Date.now()}`);
+    const handle = manager.start(shell(`touch ${marker}; sleep 1000`));
+    const events: RunEvent[] = [];
+    handle.log.subscribe(0, (e) => {
+      events.push(e);
+      if (e.type === "status" && e.phase === phase) handle.cancel();
+    });
+    ended(await handle.done, events, handle);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it("cancelled while queued behind a full slot, without waiting for the task ahead", async () => {
+    const one = new TaskManager({
+      workRoot,
+      credentials: { anthropicBaseUrl: "", openaiBaseUrl: "" },
+      maxConcurrent: 1,
+      graceMs: 200,
+    });
+    const ahead = one.start(shell("echo started; sleep 1000"));
+    await new Promise<void>((resolve) =>
+      ahead.log.subscribe(0, (e) => e.type === "log" && e.text === "started" && resolve()),
+    );
+    const queued = one.start(shell("echo never"));
+    const events: RunEvent[] = [];
+    queued.log.subscribe(0, (e) => events.push(e));
+    queued.cancel();
+    ended(await queued.done, events, queued);
+    expect(events.some((e) => e.type === "status" && e.phase === "provisioning")).toBe(false);
+    expect(ahead.state()).toBe("running");
+    // The slot it never took is still one: the next task waits for the one ahead.
+    const next = one.start(shell("echo next"));
+    ahead.cancel();
+    expect((await ahead.done).ok).toBe(false);
+    expect(await next.done).toMatchObject({ ok: true, summary: "next" });
   });
 });

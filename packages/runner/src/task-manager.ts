@@ -64,6 +64,7 @@ export class TaskManager {
   readonly #opts: TaskManagerOptions;
   readonly #tasks = new Map<string, ManagedTask>();
   #running = 0;
+  /** Tasks waiting for a slot, first come first; each is handed a slot already counted. */
   readonly #waiting: Array<() => void> = [];
 
   constructor(opts: TaskManagerOptions) {
@@ -72,7 +73,7 @@ export class TaskManager {
 
   start(task: Task): TaskHandle {
     const id = `t_${randomBytes(10).toString("hex")}`;
-    const managed = new ManagedTask(id, task, this.#opts, (fn) => this.#schedule(fn));
+    const managed = new ManagedTask(id, task, this.#opts, (fn, signal) => this.#schedule(fn, signal));
     this.#tasks.set(id, managed);
     managed.begin();
     return managed;
@@ -100,16 +101,38 @@ export class TaskManager {
     await Promise.all(all.map((t) => t.done));
   }
 
-  /** Runs `fn` when a slot is free (at most `maxConcurrent` tasks run at once). */
-  async #schedule<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` when a slot is free (at most `maxConcurrent` tasks run at once). A task cancelled while
+   * it waits runs `fn` at once, without a slot: it only records its end, and must not wait for the
+   * tasks ahead of it to end first.
+   */
+  async #schedule<T>(fn: () => Promise<T>, signal: AbortSignal): Promise<T> {
     const limit = this.#opts.maxConcurrent ?? 4;
-    if (this.#running >= limit) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    this.#running++;
+    if (this.#running < limit) this.#running++;
+    else {
+      const admitted = await new Promise<boolean>((resolve) => {
+        const go = () => {
+          signal.removeEventListener("abort", leave);
+          resolve(true);
+        };
+        const leave = () => {
+          const i = this.#waiting.indexOf(go);
+          if (i >= 0) this.#waiting.splice(i, 1);
+          resolve(false);
+        };
+        this.#waiting.push(go);
+        if (signal.aborted) leave();
+        else signal.addEventListener("abort", leave, { once: true });
+      });
+      if (!admitted) return fn();
+    }
     try {
       return await fn();
     } finally {
-      this.#running--;
-      this.#waiting.shift()?.();
+      // The slot goes straight to the next task waiting, so that no newcomer takes it in between.
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#running--;
     }
   }
 }
@@ -121,7 +144,7 @@ class ManagedTask implements TaskHandle {
   readonly createdAt = new Date().toISOString();
   done: Promise<ResultBody>;
   readonly #opts: TaskManagerOptions;
-  readonly #schedule: <T>(fn: () => Promise<T>) => Promise<T>;
+  readonly #schedule: <T>(fn: () => Promise<T>, signal: AbortSignal) => Promise<T>;
   readonly #dirs: TaskDirs;
   #state: TaskState = "running";
   #result: ResultBody | undefined;
@@ -135,7 +158,7 @@ class ManagedTask implements TaskHandle {
     id: string,
     task: Task,
     opts: TaskManagerOptions,
-    schedule: <T>(fn: () => Promise<T>) => Promise<T>,
+    schedule: <T>(fn: () => Promise<T>, signal: AbortSignal) => Promise<T>,
   ) {
     this.id = id;
     this.task = task;
@@ -161,7 +184,10 @@ class ManagedTask implements TaskHandle {
 
   begin(): void {
     this.#emit({ type: "status", phase: "queued" });
-    void this.#schedule(() => this.#turn(this.task.prompt ?? this.task.script ?? "", true));
+    void this.#schedule(
+      () => this.#turn(this.task.prompt ?? this.task.script ?? "", true),
+      this.#abort.signal,
+    );
   }
 
   followUp(prompt: string): Result<true> {
@@ -186,7 +212,7 @@ class ManagedTask implements TaskHandle {
     this.done = this.#newDone();
     this.log.reopen();
     this.#emit({ type: "status", phase: "queued", message: "follow-up" });
-    void this.#schedule(() => this.#turn(prompt, false));
+    void this.#schedule(() => this.#turn(prompt, false), this.#abort.signal);
     return { ok: true, value: true };
   }
 

@@ -66,9 +66,22 @@ export const runnerServeCommand: Command = {
     const address = server.address();
     const actualPort = typeof address === "object" && address ? address.port : port;
     io.stdout.write(`listening on http://${host}:${actualPort}\n`);
-    await new Promise<void>((resolve) =>
-      io.signal.addEventListener("abort", () => resolve(), { once: true }),
-    );
+    await new Promise<void>((resolve) => {
+      io.signal.addEventListener("abort", () => resolve(), { once: true });
+      // A local container host's runner ends with the host: a host killed without a chance to stop
+      // its containers (SIGKILL, a crashed test run) must not leave runners and their tasks behind.
+      if (io.env.OPENAGENTS_EXIT_WITH_PARENT === "1") {
+        const parent = process.ppid;
+        const watch = setInterval(() => {
+          if (process.ppid === parent) return;
+          io.stderr.write("runner: the container host is gone; stopping\n");
+          clearInterval(watch);
+          resolve();
+        }, 1000);
+        watch.unref();
+        io.signal.addEventListener("abort", () => clearInterval(watch), { once: true });
+      }
+    });
     await server.shutdown();
     return 0;
   },

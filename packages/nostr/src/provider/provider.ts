@@ -83,6 +83,8 @@ export class Provider {
   readonly #cancelled = new Set<string>();
   /** Jobs whose invoice is being issued right now (the payment poll must not issue a second one). */
   readonly #invoicing = new Set<string>();
+  /** Expired jobs whose notice no relay has taken yet (logged once, retried at every poll). */
+  readonly #expiryUntold = new Set<string>();
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   readonly #inflight = new Set<Promise<unknown>>();
   #stopping = false;
@@ -207,9 +209,10 @@ export class Provider {
     return outcomes.some((o) => o.ok);
   }
 
-  async #feedback(request: JobRequest, spec: JobFeedbackSpec): Promise<void> {
+  /** Whether a relay took the feedback. */
+  async #feedback(request: JobRequest, spec: JobFeedbackSpec): Promise<boolean> {
     const ev = buildJobFeedback(request, spec, this.#o.secretKey);
-    if (ev.ok) await this.#publish(ev.value);
+    return ev.ok && (await this.#publish(ev.value));
   }
 
   async #onRequest(ev: NostrEvent): Promise<void> {
@@ -304,12 +307,22 @@ export class Provider {
           this.#log(`job ${job.id.slice(0, 12)} paid (${job.priceMsats} msats)`);
           this.#enqueue(job.id, request);
         } else if (job.payBy !== null && nowSec() > job.payBy) {
-          this.#store.update(job.id, { state: "expired", error: "not paid in time", finishedAt: nowSec() });
-          this.#log(`job ${job.id.slice(0, 12)} expired unpaid`);
-          await this.#feedback(request, {
+          // Told first, recorded once a relay took the notice: after a crash or an outage it is sent
+          // again (a harmless second copy), never lost with the job marked expired.
+          const told = await this.#feedback(request, {
             status: "error",
             extraInfo: "payment not received in time; job dropped",
           });
+          if (!told) {
+            if (!this.#expiryUntold.has(job.id))
+              this.#log(`job ${job.id.slice(0, 12)} expired unpaid; no relay took the notice yet, retrying`);
+            this.#expiryUntold.add(job.id);
+            continue;
+          }
+          this.#expiryUntold.delete(job.id);
+          if (this.#store.get(job.id)?.state !== "awaiting-payment") continue; // cancelled meanwhile
+          this.#store.update(job.id, { state: "expired", error: "not paid in time", finishedAt: nowSec() });
+          this.#log(`job ${job.id.slice(0, 12)} expired unpaid`);
         }
       }
     } finally {

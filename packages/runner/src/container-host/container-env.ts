@@ -111,6 +111,8 @@ export function containerEnv(input: ContainerEnvInput): Record<string, string> {
   env.XDG_STATE_HOME = input.stateDir;
   env.RUNNER_TOKEN = input.runnerToken;
   env.OPENAGENTS_CONTAINER = input.name;
+  // The runner stops when this host is gone (see runner-serve.ts): no orphaned containers.
+  env.OPENAGENTS_EXIT_WITH_PARENT = "1";
   // Tasks are sandboxed with network "none" unless they ask otherwise; "0" tells the runner that this
   // container may not open the network to them at all (what `enableInternet: false` means in a cloud
   // container, where the engine enforces it).

@@ -128,6 +128,7 @@ describe("lifecycle and proxy", () => {
         "HOME",
         "OPENAGENTS_CONTAINER",
         "OPENAGENTS_CONTAINER_INTERNET",
+        "OPENAGENTS_EXIT_WITH_PARENT",
         "PATH",
         "RUNNER_TOKEN",
         "TASK_VAR",
