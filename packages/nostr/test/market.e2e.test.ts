@@ -95,6 +95,8 @@ describe.each(["nostr-relay", "nostr-sdk"] as const)("market over %s", (relayNam
     expect(r.value.provider).toBe(free.provider.pubkey);
     expect(r.value.paidMsats).toBe(0);
     expect(feedback.map((f) => f.status)).toContain("processing");
+    // The customer can see the result before the provider has read the relay's OK for it.
+    await until("delivery recorded", () => free.store.get(r.value.request.id)?.state === "done");
     const job = free.store.get(r.value.request.id)!;
     expect(job).toMatchObject({ state: "done", attempts: 1, ok: true, exitCode: 0 });
   });

@@ -2,23 +2,18 @@ import type { ResultBody } from "@openagents/protocol";
 import { getPublicKey } from "nostr-tools/pure";
 import { type NostrEvent, nowSec } from "../event.ts";
 import { type JobKinds, readCodingJob, type Skill } from "../job-types.ts";
-import type { NwcClient } from "../nip47.ts";
 import { buildAnnouncement, buildPong, DEFAULT_ANNOUNCE_TTL_SEC, type HandlerInfo } from "../nip89.ts";
 import { DELETION_KIND, type JobRequest, parseJobRequest } from "../nip90.ts";
-import {
-  buildJobFeedback,
-  buildJobResult,
-  isCancellationOf,
-  type JobFeedbackSpec,
-} from "../nip90-responses.ts";
+import { buildJobFeedback, isCancellationOf, type JobFeedbackSpec } from "../nip90-responses.ts";
 import type { Backoff } from "../relay-connection.ts";
 import { type PoolSubscription, RelayPool } from "../relay-pool.ts";
 import { admit } from "./admission.ts";
+import { ResultDelivery } from "./job-delivery.ts";
+import { JobPayments, type ProviderWallet } from "./job-payments.ts";
 import { type JobState, type JobStore, type ProviderJob, UNFINISHED_STATES } from "./job-store.ts";
 import { JobTranscript, type RunTask, resultContent, taskForJob } from "./job-task.ts";
 
-/** The wallet calls a provider needs (an `NwcClient` fits). */
-export type ProviderWallet = Pick<NwcClient, "makeInvoice" | "lookupInvoice">;
+export type { ProviderWallet } from "./job-payments.ts";
 
 export interface ProviderOptions {
   secretKey: Uint8Array;
@@ -64,7 +59,8 @@ const D_TAG = "openagents-compute";
  * A NIP-90 provider (Data Vending Machine) for coding-agent jobs: admits requests, asks for payment
  * through its NWC wallet when priced, runs jobs with `runTask` (at most `maxJobs` at once), reports
  * progress, publishes results, and keeps every job in a durable store so that a restart resumes what
- * was unfinished and never runs a job twice.
+ * was unfinished and never runs a job twice. Payments are job-payments.ts, result publishing
+ * job-delivery.ts.
  *
  * @example
  * const provider = new Provider({ secretKey, relays, skills: ["compute"], kinds: DEFAULT_JOB_KINDS, store, runTask });
@@ -81,16 +77,12 @@ export class Provider {
   readonly #queue: string[] = [];
   readonly #running = new Map<string, AbortController>();
   readonly #cancelled = new Set<string>();
-  /** Jobs whose invoice is being issued right now (the payment poll must not issue a second one). */
-  readonly #invoicing = new Set<string>();
-  /** Expired jobs whose notice no relay has taken yet (logged once, retried at every poll). */
-  readonly #expiryUntold = new Set<string>();
-  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  readonly #payments: JobPayments;
+  readonly #delivery: ResultDelivery;
   readonly #inflight = new Set<Promise<unknown>>();
   #stopping = false;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #payPoll: ReturnType<typeof setInterval> | undefined;
-  #polling = false;
 
   constructor(opts: ProviderOptions) {
     const priced = Object.values(opts.prices ?? {}).some((p) => (p ?? 0) > 0);
@@ -99,6 +91,26 @@ export class Provider {
     this.#o = opts;
     this.#store = opts.store;
     this.pubkey = getPublicKey(opts.secretKey);
+    // Plain host objects: the split-out parts see only what they need, and call back into this one.
+    const stopping = () => this.#stopping;
+    const log = (line: string) => this.#log(line);
+    this.#payments = new JobPayments({
+      store: opts.store,
+      wallet: opts.wallet,
+      paymentTimeoutSec: opts.paymentTimeoutSec ?? 600,
+      stopping,
+      requestOf: (job) => this.#requestOf(job),
+      feedback: (request, spec) => this.#feedback(request, spec),
+      enqueue: (id, request) => this.#enqueue(id, request),
+      log,
+    });
+    this.#delivery = new ResultDelivery({
+      store: opts.store,
+      secretKey: opts.secretKey,
+      stopping,
+      publish: (ev) => this.#publish(ev),
+      log,
+    });
   }
 
   get maxJobs(): number {
@@ -137,7 +149,7 @@ export class Provider {
     await this.#announce("online");
     const ttl = this.#o.announceTtlSec ?? DEFAULT_ANNOUNCE_TTL_SEC;
     this.#heartbeat = setInterval(() => this.#track(this.#announce("online")), (ttl / 3) * 1000);
-    this.#payPoll = setInterval(() => this.#track(this.#pollPayments()), this.#o.paymentPollMs ?? 2_000);
+    this.#payPoll = setInterval(() => this.#track(this.#payments.poll()), this.#o.paymentPollMs ?? 2_000);
     this.#log(
       `provider ${this.pubkey} listening for kinds ${kinds.join(", ")} on ${this.#o.relays.join(", ")}`,
     );
@@ -152,7 +164,7 @@ export class Provider {
     this.#stopping = true;
     clearInterval(this.#heartbeat);
     clearInterval(this.#payPoll);
-    for (const t of this.#timers) clearTimeout(t);
+    this.#delivery.stop();
     for (const sub of this.#subs) sub.close();
     for (const c of this.#running.values()) c.abort();
     await Promise.allSettled([...this.#inflight]);
@@ -251,83 +263,8 @@ export class Provider {
     const state: JobState = priced ? "awaiting-payment" : "queued";
     if (!this.#store.insert({ ...base, state, priceMsats: a.priceMsats })) return;
     this.#log(`accepted ${a.skill} job ${ev.id.slice(0, 12)}${priced ? ` (${a.priceMsats} msats)` : ""}`);
-    if (priced) await this.#requestPayment(a.request, a.priceMsats);
+    if (priced) await this.#payments.request(a.request, a.priceMsats);
     else this.#enqueue(a.request.id, a.request);
-  }
-
-  async #requestPayment(request: JobRequest, priceMsats: number): Promise<void> {
-    const expiry = this.#o.paymentTimeoutSec ?? 600;
-    this.#invoicing.add(request.id);
-    const inv = await this.#o.wallet!.makeInvoice({
-      amountMsats: priceMsats,
-      description: `OpenAgents job ${request.id}`,
-      expirySec: expiry,
-    });
-    this.#invoicing.delete(request.id);
-    if (!inv.ok || !inv.value.invoice) {
-      const why = inv.ok ? "the wallet returned no invoice" : inv.error.message;
-      this.#store.update(request.id, { state: "failed", error: `invoice: ${why}`, finishedAt: nowSec() });
-      this.#log(`job ${request.id.slice(0, 12)}: could not issue an invoice: ${why}`);
-      await this.#feedback(request, {
-        status: "error",
-        extraInfo: "the provider could not issue an invoice",
-      });
-      return;
-    }
-    this.#store.update(request.id, {
-      bolt11: inv.value.invoice,
-      paymentHash: inv.value.paymentHash,
-      payBy: nowSec() + expiry,
-    });
-    await this.#feedback(request, {
-      status: "payment-required",
-      extraInfo: `pay ${priceMsats} msats to start`,
-      amount: { msats: priceMsats, bolt11: inv.value.invoice },
-    });
-  }
-
-  /** One pass over the jobs waiting for payment: start the paid ones, expire the overdue ones. */
-  async #pollPayments(): Promise<void> {
-    if (this.#polling || this.#stopping) return;
-    this.#polling = true;
-    try {
-      for (const job of this.#store.inStates(["awaiting-payment"])) {
-        if (this.#stopping) return;
-        const request = this.#requestOf(job);
-        if (!request || this.#invoicing.has(job.id)) continue;
-        if (!job.paymentHash) {
-          // Crashed between insert and invoice: issue it now rather than leave the job hanging.
-          await this.#requestPayment(request, job.priceMsats);
-          continue;
-        }
-        const r = await this.#o.wallet!.lookupInvoice({ paymentHash: job.paymentHash });
-        if (this.#store.get(job.id)?.state !== "awaiting-payment") continue; // cancelled meanwhile
-        if (r.ok && r.value.paid) {
-          this.#store.update(job.id, { state: "queued", paidAt: nowSec() });
-          this.#log(`job ${job.id.slice(0, 12)} paid (${job.priceMsats} msats)`);
-          this.#enqueue(job.id, request);
-        } else if (job.payBy !== null && nowSec() > job.payBy) {
-          // Told first, recorded once a relay took the notice: after a crash or an outage it is sent
-          // again (a harmless second copy), never lost with the job marked expired.
-          const told = await this.#feedback(request, {
-            status: "error",
-            extraInfo: "payment not received in time; job dropped",
-          });
-          if (!told) {
-            if (!this.#expiryUntold.has(job.id))
-              this.#log(`job ${job.id.slice(0, 12)} expired unpaid; no relay took the notice yet, retrying`);
-            this.#expiryUntold.add(job.id);
-            continue;
-          }
-          this.#expiryUntold.delete(job.id);
-          if (this.#store.get(job.id)?.state !== "awaiting-payment") continue; // cancelled meanwhile
-          this.#store.update(job.id, { state: "expired", error: "not paid in time", finishedAt: nowSec() });
-          this.#log(`job ${job.id.slice(0, 12)} expired unpaid`);
-        }
-      }
-    } finally {
-      this.#polling = false;
-    }
   }
 
   #enqueue(id: string, request: JobRequest): void {
@@ -370,7 +307,7 @@ export class Provider {
         });
         continue;
       }
-      if (job.state === "delivering") this.#track(this.#deliver(job.id));
+      if (job.state === "delivering") this.#track(this.#delivery.deliver(job.id));
       else if (job.state === "queued" || job.state === "running") {
         this.#log(`resuming job ${job.id.slice(0, 12)} (${job.state} before the restart)`);
         this.#store.update(job.id, { state: "queued" });
@@ -439,54 +376,9 @@ export class Provider {
       return;
     }
     const content = resultContent(skill, body, transcript);
-    const result = buildJobResult(
-      request,
-      {
-        content: JSON.stringify(content),
-        ...(job.priceMsats > 0 ? { amount: { msats: job.priceMsats } } : {}),
-      },
-      this.#o.secretKey,
-    );
-    if (!result.ok) return this.#fail(job, request, `result not built: ${result.error.message}`);
-    const errorEvent = content.ok
-      ? undefined
-      : buildJobFeedback(
-          request,
-          { status: "error", extraInfo: content.summary.slice(0, 500) },
-          this.#o.secretKey,
-        );
-    this.#store.update(id, {
-      state: "delivering",
-      ok: content.ok,
-      exitCode: content.exitCode,
-      summary: content.summary.slice(0, 2_000),
-      resultEvent: JSON.stringify(result.value),
-      errorEvent: errorEvent?.ok ? JSON.stringify(errorEvent.value) : null,
-    });
-    await this.#deliver(id);
-  }
-
-  /** Publishes a stored result until a relay acknowledges it (a relay may be restarting). */
-  async #deliver(id: string, attempt = 0): Promise<void> {
-    const job = this.#store.get(id);
-    if (!job?.resultEvent || job.state !== "delivering" || this.#stopping) return;
-    if (job.errorEvent) await this.#publish(JSON.parse(job.errorEvent) as NostrEvent);
-    if (await this.#publish(JSON.parse(job.resultEvent) as NostrEvent)) {
-      this.#store.update(id, { state: job.ok ? "done" : "failed", finishedAt: nowSec() });
-      this.#log(`job ${id.slice(0, 12)} ${job.ok ? "done" : "failed"}: ${job.summary ?? ""}`.trim());
-      return;
-    }
-    if (this.#stopping) return;
-    const delay = Math.min(10_000, 500 * 2 ** attempt);
-    this.#log(`job ${id.slice(0, 12)}: no relay took the result; retrying in ${delay} ms`);
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        this.#timers.delete(t);
-        resolve();
-      }, delay);
-      this.#timers.add(t);
-    });
-    await this.#deliver(id, attempt + 1);
+    const unbuilt = this.#delivery.stage(job, request, content);
+    if (unbuilt !== null) return this.#fail(job, request, `result not built: ${unbuilt}`);
+    await this.#delivery.deliver(id);
   }
 
   async #fail(job: ProviderJob, request: JobRequest, reason: string): Promise<void> {
