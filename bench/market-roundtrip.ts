@@ -108,3 +108,5 @@ try {
   await Promise.all(relays.map((r) => r.stop()));
   rmSync(repo.root, { recursive: true, force: true });
 }
+// The sandbox runtime's proxies (a process-wide singleton) keep the event loop alive.
+process.exit(0);

@@ -84,3 +84,5 @@ try {
   await relay.stop();
   rmSync(repo.root, { recursive: true, force: true });
 }
+// The sandbox runtime's proxies (a process-wide singleton) keep the event loop alive.
+process.exit();
