@@ -1,3 +1,5 @@
+import { applyOnce } from "./db/apply-once.ts";
+
 /**
  * The D1 tables of keys and credits: the same statements as `migrations/0003_keys_credits.sql` (a
  * test keeps them equal). Created on first use like the base schema, so a local stack or a test
@@ -13,20 +15,10 @@ export const KEYS_CREDITS_SCHEMA: readonly string[] = [
   "CREATE TABLE IF NOT EXISTS invoices (payment_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, amount_msats INTEGER NOT NULL, credits INTEGER NOT NULL, bolt11 TEXT NOT NULL, state TEXT NOT NULL, created TEXT NOT NULL, settled TEXT);",
 ];
 
-const applied = new WeakMap<D1Database, Promise<void>>();
-
 /**
  * Creates the key and credit tables if they are missing, once per database binding per isolate.
  *
  * @example
  * await ensureKeysCreditsSchema(env.DB);
  */
-export function ensureKeysCreditsSchema(db: D1Database): Promise<void> {
-  let done = applied.get(db);
-  if (!done) {
-    done = db.batch(KEYS_CREDITS_SCHEMA.map((sql) => db.prepare(sql))).then(() => undefined);
-    done.catch(() => applied.delete(db));
-    applied.set(db, done);
-  }
-  return done;
-}
+export const ensureKeysCreditsSchema = applyOnce(KEYS_CREDITS_SCHEMA);

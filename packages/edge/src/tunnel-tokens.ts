@@ -1,4 +1,5 @@
 import { randomToken, sha256Hex } from "./crypto.ts";
+import { applyOnce } from "./db/apply-once.ts";
 
 /**
  * The D1 table of machine tokens, the same statements as `migrations/0002_tunnel.sql` (a test keeps
@@ -37,23 +38,13 @@ interface TokenRow {
   last_used: string | null;
 }
 
-const applied = new WeakMap<D1Database, Promise<void>>();
-
 /**
  * Creates the machine-token table if it is missing, once per database binding per isolate.
  *
  * @example
  * await ensureTunnelSchema(env.DB);
  */
-export function ensureTunnelSchema(db: D1Database): Promise<void> {
-  let done = applied.get(db);
-  if (!done) {
-    done = db.batch(TUNNEL_SCHEMA.map((sql) => db.prepare(sql))).then(() => undefined);
-    done.catch(() => applied.delete(db));
-    applied.set(db, done);
-  }
-  return done;
-}
+export const ensureTunnelSchema = applyOnce(TUNNEL_SCHEMA);
 
 const toToken = (row: TokenRow): MachineToken => ({
   id: row.id,

@@ -1,4 +1,5 @@
 import type { KeyVault } from "../key-vault.ts";
+import { applyOnce } from "./apply-once.ts";
 
 /**
  * The D1 statements of stored GitHub tokens, the same as `migrations/0005_github_tokens.sql` (a test
@@ -9,17 +10,7 @@ export const GITHUB_TOKEN_SCHEMA: readonly string[] = [
   "CREATE TABLE IF NOT EXISTS github_tokens (user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE, ciphertext TEXT NOT NULL, kid TEXT NOT NULL, expires TEXT NOT NULL, refresh_ciphertext TEXT, refresh_expires TEXT, scope TEXT NOT NULL, updated TEXT NOT NULL);",
 ];
 
-const applied = new WeakMap<D1Database, Promise<void>>();
-
-function ensureSchema(db: D1Database): Promise<void> {
-  let done = applied.get(db);
-  if (!done) {
-    done = db.batch(GITHUB_TOKEN_SCHEMA.map((sql) => db.prepare(sql))).then(() => undefined);
-    done.catch(() => applied.delete(db));
-    applied.set(db, done);
-  }
-  return done;
-}
+const ensureSchema = applyOnce(GITHUB_TOKEN_SCHEMA);
 
 // The vault binds each ciphertext to its user and to one of these record ids: an access token
 // cannot be swapped for a refresh token, nor moved to another user's row.

@@ -1,4 +1,5 @@
 import { sha256Hex } from "../crypto.ts";
+import { applyOnce } from "./apply-once.ts";
 import type { User } from "./users.ts";
 
 /**
@@ -13,23 +14,13 @@ export const GITHUB_SCHEMA: readonly string[] = [
 /** How long a sign-in may take between leaving for GitHub and coming back. */
 export const OAUTH_STATE_TTL_MS = 10 * 60 * 1000;
 
-const applied = new WeakMap<D1Database, Promise<void>>();
-
 /**
  * Creates the OAuth state table if it is missing, once per database binding per isolate.
  *
  * @example
  * await ensureGithubSchema(env.DB);
  */
-export function ensureGithubSchema(db: D1Database): Promise<void> {
-  let done = applied.get(db);
-  if (!done) {
-    done = db.batch(GITHUB_SCHEMA.map((sql) => db.prepare(sql))).then(() => undefined);
-    done.catch(() => applied.delete(db));
-    applied.set(db, done);
-  }
-  return done;
-}
+export const ensureGithubSchema = applyOnce(GITHUB_SCHEMA);
 
 /**
  * Remembers a new OAuth state (its hash) for `OAUTH_STATE_TTL_MS`, and forgets expired ones.

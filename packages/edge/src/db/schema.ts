@@ -1,3 +1,5 @@
+import { applyOnce } from "./apply-once.ts";
+
 /**
  * The D1 schema, the same statements as `migrations/0001_init.sql` (a test keeps them equal). The
  * Worker applies them once per isolate, so `openagents up` needs no separate migration step; a
@@ -11,21 +13,10 @@ export const SCHEMA: readonly string[] = [
   "CREATE INDEX IF NOT EXISTS tasks_owner_created ON tasks (owner, created DESC);",
 ];
 
-const applied = new WeakMap<D1Database, Promise<void>>();
-
 /**
  * Creates the tables if they are missing, once per database binding per isolate.
  *
  * @example
  * await ensureSchema(env.DB);
  */
-export function ensureSchema(db: D1Database): Promise<void> {
-  let done = applied.get(db);
-  if (!done) {
-    done = db.batch(SCHEMA.map((sql) => db.prepare(sql))).then(() => undefined);
-    // A failed attempt (e.g. a transient D1 error) must not be cached forever.
-    done.catch(() => applied.delete(db));
-    applied.set(db, done);
-  }
-  return done;
-}
+export const ensureSchema = applyOnce(SCHEMA);
